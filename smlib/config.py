@@ -1,0 +1,234 @@
+"""Study parameters: YAML layers merged base <- profile <- condition <- overrides, then validated."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PARAMS_DIR = Path(__file__).resolve().parent.parent / "params"
+CONDITIONS = (
+    "v3_contrastive", "v3_mse", "v3_no_prefix", "single_dating", "single_hiring",
+    "projection_heads", "adversarial",
+)
+DOMAINS = ("dating", "hiring")
+
+
+class ParamsError(ValueError):
+    """A params file or override is malformed; the message names the source and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class DataParams(_Strict):
+    n_people: int = Field(gt=1)
+    val_fraction: float = Field(gt=0, lt=1)
+    variant: Literal["verbatim", "disjoint"]
+    n_triplets: int = Field(ge=1)
+    n_val_triplets: int = Field(ge=1)
+    n_cross_pairs: int = Field(ge=1)
+    n_cross_negatives: int = Field(ge=1)
+    n_candidates: int = Field(ge=3)
+    hard_negative_fraction: float = Field(ge=0, le=1)
+
+
+class ModelParams(_Strict):
+    base_model: str = Field(min_length=1)
+    architecture: Literal["matryoshka", "projection_heads", "adversarial"]
+    prefix_dim: int = Field(ge=1)
+    matryoshka_dims: list[int] = Field(min_length=1)
+    identity_head_dim: int = Field(ge=1)
+    adversarial_hidden_dim: int = Field(ge=1)
+    max_length: int = Field(ge=8)
+
+    @model_validator(mode="after")
+    def _dims(self):
+        dims = self.matryoshka_dims
+        if sorted(set(dims)) != dims or dims[0] < 1:
+            raise ValueError(f"matryoshka_dims must be strictly increasing positive ints, got {dims}")
+        if self.prefix_dim not in dims:
+            raise ValueError(f"prefix_dim={self.prefix_dim} is not one of matryoshka_dims {dims}")
+        return self
+
+
+class LossParams(_Strict):
+    cross_domain: Literal["infonce", "mse", "none"]
+    temperature: float = Field(gt=0)
+    within_weight: float = Field(ge=0)
+    cross_weight: float = Field(ge=0)
+    adversarial_weight: float = Field(ge=0)
+    grl_lambda: float = Field(ge=0)
+
+
+class TrainParams(_Strict):
+    domains: list[Literal["dating", "hiring"]] = Field(min_length=1, max_length=2)
+    lr: float = Field(gt=0)
+    weight_decay: float = Field(ge=0)
+    warmup_fraction: float = Field(ge=0, lt=1)
+    grad_clip: float = Field(gt=0)
+    batch_size: int = Field(ge=2)
+    epochs: int = Field(ge=1)
+    max_steps: Optional[int] = Field(default=None, ge=1)
+    precision: Literal["fp32", "bf16"]
+    encode_chunk: int = Field(ge=1)
+    device: Literal["auto", "cpu", "cuda", "mps"]
+    log_every: int = Field(ge=1)
+
+
+class EvalParams(_Strict):
+    batch_size: int = Field(ge=1)
+    bootstrap_resamples: int = Field(ge=10)
+
+
+class Params(_Strict):
+    """The full, validated parameter set of one run."""
+
+    condition: Literal[CONDITIONS]  # type: ignore[valid-type]
+    seed: int
+    data: DataParams
+    model: ModelParams
+    loss: LossParams
+    train: TrainParams
+    eval: EvalParams
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if len(set(self.train.domains)) != len(self.train.domains):
+            raise ValueError(f"train.domains has duplicates: {self.train.domains}")
+        if self.loss.cross_domain != "none" and len(self.train.domains) < 2:
+            raise ValueError("loss.cross_domain needs train.domains to hold both dating and hiring")
+        if self.model.architecture == "adversarial" and self.loss.cross_domain == "none":
+            raise ValueError("architecture 'adversarial' needs a cross-domain loss")
+        n_val = round(self.data.n_people * self.data.val_fraction)
+        if n_val < 3 or self.data.n_people - n_val < 3:
+            raise ValueError(f"data.val_fraction={self.data.val_fraction} leaves fewer than 3 people on one side of the split")
+        return self
+
+    def to_dict(self) -> dict:
+        """Plain nested dict (JSON/YAML ready)."""
+        return self.model_dump(mode="json")
+
+    def hash(self) -> str:
+        """Short content hash of the params, stable across runs and machines."""
+        return params_hash(self.to_dict())
+
+
+def params_hash(d: dict) -> str:
+    """SHA-256 (first 12 hex digits) of a dict's canonical JSON."""
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise ParamsError(f"{path}: params file not found")
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ParamsError(f"{path}: not valid YAML: {e}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ParamsError(f"{path}: top level must be a mapping, got {type(loaded).__name__}")
+    return loaded
+
+
+def _merge(into: dict, layer: dict, source: str, origin: dict, prefix: tuple = ()) -> None:
+    """Deep-merge layer into `into`, recording which source set each leaf key."""
+    for key, value in layer.items():
+        path = prefix + (key,)
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value, source, origin, path)
+        else:
+            into[key] = value
+            origin[path] = source
+
+
+def _check_known_keys(layer: dict, model: type[BaseModel], source: str, prefix: tuple = ()) -> None:
+    """Reject keys that the schema does not know, naming the file and the dotted key."""
+    for key, value in layer.items():
+        path = ".".join(prefix + (str(key),))
+        field = model.model_fields.get(key)
+        if field is None:
+            raise ParamsError(f"{source}: unknown key '{path}' (allowed here: {', '.join(model.model_fields)})")
+        sub = field.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            if not isinstance(value, dict):
+                raise ParamsError(f"{source}: key '{path}' must be a mapping, got {value!r}")
+            _check_known_keys(value, sub, source, prefix + (key,))
+
+
+def _dotted_overrides(overrides: dict) -> dict:
+    """Turn {'train.lr': 1e-4} or nested dicts into one nested dict."""
+    nested: dict = {}
+    for key, value in overrides.items():
+        parts = str(key).split(".")
+        node = nested
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        if isinstance(value, dict):
+            _merge(node.setdefault(parts[-1], {}), value, "", {})
+        else:
+            node[parts[-1]] = value
+    return nested
+
+
+def available(kind: str, params_dir: Path = PARAMS_DIR) -> list[str]:
+    """Names of the profiles or conditions on disk."""
+    return sorted(p.stem for p in (Path(params_dir) / kind).glob("*.yaml"))
+
+
+def load_params(condition: str = "v3_contrastive", profile: str = "quick", overrides: dict | None = None,
+                params_dir: str | Path = PARAMS_DIR) -> Params:
+    """Merge base <- profile <- condition <- overrides and validate; errors name the file and key."""
+    params_dir = Path(params_dir)
+    for kind, name in (("profiles", profile), ("conditions", condition)):
+        if not (params_dir / kind / f"{name}.yaml").is_file():
+            raise ParamsError(f"unknown {kind[:-1]} '{name}': choose one of {available(kind, params_dir)}")
+    layers = [
+        (str(params_dir / "base.yaml"), _read_yaml(params_dir / "base.yaml")),
+        (str(params_dir / "profiles" / f"{profile}.yaml"), _read_yaml(params_dir / "profiles" / f"{profile}.yaml")),
+        (str(params_dir / "conditions" / f"{condition}.yaml"), _read_yaml(params_dir / "conditions" / f"{condition}.yaml")),
+        ("overrides", _dotted_overrides(overrides or {})),
+    ]
+    merged: dict[str, Any] = {}
+    origin: dict[tuple, str] = {}
+    for source, layer in layers:
+        _check_known_keys(layer, Params, source)
+        _merge(merged, layer, source, origin)
+    if merged.get("condition") != condition:
+        raise ParamsError(f"{layers[2][0]}: key 'condition' is {merged.get('condition')!r}, expected {condition!r}")
+    return validate_params(merged, origin)
+
+
+def validate_params(d: dict, origin: dict | None = None) -> Params:
+    """Validate a merged dict, naming the source file and dotted key of the first problem."""
+    origin = origin or {}
+    try:
+        return Params.model_validate(_lists_to_plain(d))
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = tuple(str(x) for x in err["loc"] if not isinstance(x, int))
+        source = next((origin[loc[:i]] for i in range(len(loc), 0, -1) if loc[:i] in origin), None)
+        if source is None:  # a model-level check: blame the deepest layer that touched that section
+            source = next((s for p, s in reversed(list(origin.items())) if loc and p[: len(loc)] == loc), "params")
+        key = ".".join(loc) or "(whole params)"
+        raise ParamsError(f"{source}: key '{key}': {err['msg']} (got {err.get('input')!r})") from None
+
+
+def _lists_to_plain(d: Any) -> Any:
+    if isinstance(d, dict):
+        return {k: _lists_to_plain(v) for k, v in d.items()}
+    if isinstance(d, (list, tuple)):
+        return [_lists_to_plain(v) for v in d]
+    return d
+
+
+def params_from_dict(d: dict) -> Params:
+    """Rebuild Params from a saved dict (a manifest or checkpoint), with clear errors."""
+    _check_known_keys(d, Params, "saved params")
+    return validate_params(d)

@@ -1,0 +1,73 @@
+"""Triplet and cross-domain pair mining, and attribute-flipped hard negatives."""
+from __future__ import annotations
+
+import dataclasses
+import random
+from typing import Callable
+
+from .schema import LIFESTYLES, POLITICS, RELATIONSHIP_STYLES, RELIGIONS, SMOKING, WANTS_KIDS, PersonSchema
+
+FLIP_TYPES = ("religion", "kids", "smoking", "politics", "relationship_style", "lifestyle")
+
+
+def mine_triplets(people: list[PersonSchema], score_fn: Callable, n: int, seed: int,
+                  n_candidates: int = 20) -> list[tuple[int, int, int]]:
+    """Semi-hard (anchor, positive, negative) person ids: best of random candidates vs one from the lower half."""
+    if len(people) < 3:
+        raise ValueError(f"mine_triplets needs at least 3 people, got {len(people)}")
+    rng = random.Random(seed)
+    k = min(n_candidates, len(people) - 1)
+    triplets = []
+    for _ in range(n):
+        anchor = rng.choice(people)
+        pool = rng.sample(people, k + 1)
+        candidates = [p for p in pool if p.person_id != anchor.person_id][:k]
+        ranked = sorted(candidates, key=lambda p: (-score_fn(anchor, p), p.person_id))
+        positive = ranked[0]
+        negative = rng.choice(ranked[len(ranked) // 2:])
+        triplets.append((anchor.person_id, positive.person_id, negative.person_id))
+    return triplets
+
+
+def mine_cross_domain_pairs(people: list[PersonSchema], n: int, seed: int,
+                            n_negatives: int = 15) -> list[tuple[int, int, list[int]]]:
+    """(i, i, [other ids]): a person's dating text matches their own résumé, not the others'."""
+    if len(people) < 2:
+        raise ValueError(f"mine_cross_domain_pairs needs at least 2 people, got {len(people)}")
+    rng = random.Random(seed)
+    ids = [p.person_id for p in people]
+    k = min(n_negatives, len(ids) - 1)
+    order: list[int] = []
+    pairs = []
+    for _ in range(n):
+        if not order:  # cycle through everyone before repeating anyone
+            order = ids[:]
+            rng.shuffle(order)
+        i = order.pop()
+        negatives = rng.sample([j for j in ids if j != i], k)
+        pairs.append((i, i, negatives))
+    return pairs
+
+
+def _flip_choice(rng: random.Random, options, current):
+    return rng.choice([o for o in options if o != current])
+
+
+def generate_hard_negative(person: PersonSchema, flip_type: str, rng: random.Random) -> PersonSchema:
+    """A clone of person with exactly one attribute group (flip_type) changed."""
+    if flip_type == "religion":
+        return dataclasses.replace(person, religion=_flip_choice(rng, RELIGIONS, person.religion))
+    if flip_type == "kids":
+        return dataclasses.replace(person, wants_kids=_flip_choice(rng, WANTS_KIDS, person.wants_kids))
+    if flip_type == "smoking":
+        return dataclasses.replace(person, smoking=_flip_choice(rng, SMOKING, person.smoking))
+    if flip_type == "politics":
+        return dataclasses.replace(person, politics=_flip_choice(rng, POLITICS, person.politics))
+    if flip_type == "relationship_style":
+        return dataclasses.replace(person, relationship_style=_flip_choice(rng, RELATIONSHIP_STYLES, person.relationship_style))
+    if flip_type == "lifestyle":
+        lifestyles = list(person.lifestyles)
+        i = rng.randrange(len(lifestyles))
+        lifestyles[i] = rng.choice([x for x in LIFESTYLES if x not in lifestyles])
+        return dataclasses.replace(person, lifestyles=lifestyles)
+    raise ValueError(f"unknown flip_type {flip_type!r}: choose one of {FLIP_TYPES}")
