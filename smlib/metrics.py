@@ -1,0 +1,230 @@
+"""Retrieval, triplet, cross-domain and representation metrics: torch tensors in, Python floats out.
+
+Similarity is cosine throughout: every function slices first, then L2-normalises.
+Rows of a dating and a hiring matrix are aligned by person (row i of both is the same person).
+"""
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+
+def _as_list(ids) -> list:
+    """Ids (list, tuple, numpy array or tensor) as a plain Python list."""
+    if isinstance(ids, (torch.Tensor, np.ndarray)):
+        return ids.tolist()
+    return list(ids)
+
+
+def _check_dim(dim: int, width: int) -> None:
+    """Raise ValueError unless 1 <= dim <= width."""
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not 1 <= dim <= width:
+        raise ValueError(f"dimension must be an int in [1, {width}], got {dim!r}")
+
+
+def _check_matrix(name: str, x: torch.Tensor) -> None:
+    """Raise ValueError unless x is a 2-d tensor."""
+    if x.dim() != 2:
+        raise ValueError(f"{name} must be 2-d (rows, dims), got shape {tuple(x.shape)}")
+
+
+def truncate_normalize(x: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+    """Keep the first `dim` columns (all when None), then L2-normalise each row in at least float32."""
+    _check_matrix("embeddings", x)
+    if dim is not None:
+        _check_dim(dim, x.shape[1])
+        x = x[:, :dim]  # (N, dim)
+    x = x.to(torch.promote_types(x.dtype, torch.float32))
+    return F.normalize(x, dim=1)  # (N, d)
+
+
+def _match_indices(query_ids, gallery_ids, n_query: int, n_gallery: int) -> list[int]:
+    """Gallery row index of each query's true match; ValueError on bad lengths, duplicates or misses."""
+    query_ids, gallery_ids = _as_list(query_ids), _as_list(gallery_ids)
+    if len(query_ids) != n_query:
+        raise ValueError(f"query has {n_query} rows but {len(query_ids)} query_ids")
+    if len(gallery_ids) != n_gallery:
+        raise ValueError(f"gallery has {n_gallery} rows but {len(gallery_ids)} gallery_ids")
+    row_of = {gid: row for row, gid in enumerate(gallery_ids)}
+    if len(row_of) != len(gallery_ids):
+        raise ValueError("gallery_ids contain duplicates: each query needs exactly one true match")
+    missing = [qid for qid in query_ids if qid not in row_of]
+    if missing:
+        raise ValueError(f"{len(missing)} query ids have no match in the gallery, e.g. {missing[:5]}")
+    return [row_of[qid] for qid in query_ids]
+
+
+def _similarities(query: torch.Tensor, gallery: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+    """Cosine similarity of every query row to every gallery row, on the first `dim` columns."""
+    _check_matrix("query", query)
+    _check_matrix("gallery", gallery)
+    if query.shape[1] != gallery.shape[1]:
+        raise ValueError(f"query width {query.shape[1]} != gallery width {gallery.shape[1]}")
+    q = truncate_normalize(query, dim)  # (N, d)
+    g = truncate_normalize(gallery, dim).to(q.dtype)  # (M, d)
+    return q @ g.T  # (N, M)
+
+
+def _ranks_from_similarities(sims: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """1-based rank of each row's target column; ties are counted against the target."""
+    true = sims.gather(1, targets[:, None])  # (N, 1)
+    greater = (sims > true).sum(dim=1)  # (N,)
+    equal_others = (sims == true).sum(dim=1) - 1  # (N,)
+    return 1 + greater + equal_others  # (N,)
+
+
+def true_match_ranks(query: torch.Tensor, gallery: torch.Tensor, query_ids, gallery_ids) -> torch.Tensor:
+    """1-based rank of each query's true match (same id) in the gallery, ties counted pessimistically."""
+    sims = _similarities(query, gallery)  # (N, M)
+    targets = torch.tensor(
+        _match_indices(query_ids, gallery_ids, query.shape[0], gallery.shape[0]), device=sims.device
+    )  # (N,)
+    return _ranks_from_similarities(sims, targets)  # (N,)
+
+
+def per_query_top1(query: torch.Tensor, gallery: torch.Tensor, query_ids, gallery_ids) -> torch.Tensor:
+    """1.0 where the query's true match ranks first, else 0.0."""
+    return (true_match_ranks(query, gallery, query_ids, gallery_ids) == 1).double()  # (N,)
+
+
+def per_query_reciprocal_rank(
+    query: torch.Tensor, gallery: torch.Tensor, query_ids, gallery_ids
+) -> torch.Tensor:
+    """1 / rank of each query's true match."""
+    return 1.0 / true_match_ranks(query, gallery, query_ids, gallery_ids).double()  # (N,)
+
+
+def recall_at_k(query: torch.Tensor, gallery: torch.Tensor, query_ids, gallery_ids, k: int) -> float:
+    """Fraction of queries whose true match is among the top k gallery rows by cosine."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    ranks = true_match_ranks(query, gallery, query_ids, gallery_ids)  # (N,)
+    return (ranks <= k).double().mean().item()
+
+
+def mrr(query: torch.Tensor, gallery: torch.Tensor, query_ids, gallery_ids) -> float:
+    """Mean reciprocal rank of the true match."""
+    return per_query_reciprocal_rank(query, gallery, query_ids, gallery_ids).mean().item()
+
+
+def triplet_accuracy(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor) -> float:
+    """Fraction of triplets with cos(anchor, positive) > cos(anchor, negative)."""
+    if not anchor.shape == positive.shape == negative.shape:
+        raise ValueError(
+            f"anchor, positive and negative shapes differ: "
+            f"{tuple(anchor.shape)}, {tuple(positive.shape)}, {tuple(negative.shape)}"
+        )
+    a, p, n = truncate_normalize(anchor), truncate_normalize(positive), truncate_normalize(negative)  # (N, d)
+    pos_sim = (a * p).sum(dim=1)  # (N,)
+    neg_sim = (a * n).sum(dim=1)  # (N,)
+    return (pos_sim > neg_sim).double().mean().item()
+
+
+def _check_aligned(dating: torch.Tensor, hiring: torch.Tensor) -> None:
+    """Raise ValueError unless dating and hiring are 2-d with the same shape."""
+    _check_matrix("dating", dating)
+    _check_matrix("hiring", hiring)
+    if dating.shape != hiring.shape:
+        raise ValueError(f"dating shape {tuple(dating.shape)} != hiring shape {tuple(hiring.shape)}")
+
+
+def cross_domain_accuracy(
+    dating: torch.Tensor, hiring: torch.Tensor, person_ids, prefix_dim: int | None = None
+) -> float:
+    """Top-1 accuracy of dating -> hiring retrieval on the first prefix_dim columns (all when None)."""
+    _check_aligned(dating, hiring)
+    sims = _similarities(dating, hiring, prefix_dim)  # (N, N)
+    targets = torch.tensor(_match_indices(person_ids, person_ids, *sims.shape), device=sims.device)  # (N,)
+    return (_ranks_from_similarities(sims, targets) == 1).double().mean().item()
+
+
+def per_query_margin(
+    dating: torch.Tensor, hiring: torch.Tensor, person_ids, prefix_dim: int | None = None
+) -> torch.Tensor:
+    """Per dating query: similarity to the true hiring match minus the best similarity to a wrong one."""
+    _check_aligned(dating, hiring)
+    if dating.shape[0] < 2:
+        raise ValueError("a margin needs at least two people")
+    sims = _similarities(dating, hiring, prefix_dim)  # (N, N)
+    targets = torch.tensor(_match_indices(person_ids, person_ids, *sims.shape), device=sims.device)  # (N,)
+    true = sims.gather(1, targets[:, None]).squeeze(1)  # (N,)
+    wrong = sims.scatter(1, targets[:, None], float("-inf"))  # (N, N)
+    return true - wrong.max(dim=1).values  # (N,)
+
+
+def cross_domain_margin(
+    dating: torch.Tensor, hiring: torch.Tensor, person_ids, prefix_dim: int | None = None
+) -> float:
+    """Mean over dating queries of (similarity to the true match - best similarity to a wrong match)."""
+    return per_query_margin(dating, hiring, person_ids, prefix_dim).mean().item()
+
+
+def cka(X: torch.Tensor, Y: torch.Tensor) -> float:
+    """Linear CKA between two representations of the same rows, computed in float64."""
+    _check_matrix("X", X)
+    _check_matrix("Y", Y)
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
+    x = X.double()
+    y = Y.double().to(x.device)
+    x = x - x.mean(dim=0, keepdim=True)  # (N, d1)
+    y = y - y.mean(dim=0, keepdim=True)  # (N, d2)
+    cross = torch.linalg.matrix_norm(y.T @ x) ** 2  # ()
+    norm_x = torch.linalg.matrix_norm(x.T @ x)  # ()
+    norm_y = torch.linalg.matrix_norm(y.T @ y)  # ()
+    return (cross / (norm_x * norm_y)).item()
+
+
+def cka_across_dims(dating: torch.Tensor, hiring: torch.Tensor, dims: Iterable[int]) -> dict[int, float]:
+    """Linear CKA of dating[:, :d] vs hiring[:, :d] for each d."""
+    _check_aligned(dating, hiring)
+    result = {}
+    for d in dims:
+        _check_dim(d, dating.shape[1])
+        result[int(d)] = cka(dating[:, :d], hiring[:, :d])
+    return result
+
+
+def prefix_variance(embeddings: torch.Tensor, prefix_dim: int) -> float:
+    """Trace of the covariance of the L2-normalised first prefix_dim columns (0 when rows collapse)."""
+    z = truncate_normalize(embeddings, prefix_dim).double()  # (N, prefix_dim)
+    if z.shape[0] < 2:
+        raise ValueError("prefix variance needs at least two rows")
+    return z.var(dim=0).sum().item()
+
+
+def bootstrap_ci(per_query_values, n_resamples: int, seed: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean, resampling query people with a fixed seed."""
+    if isinstance(per_query_values, torch.Tensor):
+        per_query_values = per_query_values.detach().cpu().double().numpy()
+    values = np.asarray(per_query_values, dtype=np.float64)  # (N,)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"per_query_values must be a non-empty 1-d sequence, got shape {values.shape}")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, values.size, size=(n_resamples, values.size))  # (R, N)
+    means = values[idx].mean(axis=1)  # (R,)
+    low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high)
+
+
+def dim_sweep(dating: torch.Tensor, hiring: torch.Tensor, dims: int | Sequence[int]) -> pd.DataFrame:
+    """CKA and top-1 in both directions at each prefix dimension d (the function behind the dim slider)."""
+    _check_aligned(dating, hiring)
+    if isinstance(dims, (int, np.integer)):
+        dims = [dims]
+    person_ids = torch.arange(dating.shape[0])
+    rows = []
+    for d in dims:
+        _check_dim(d, dating.shape[1])
+        rows.append(
+            {
+                "dim": int(d),
+                "cka": cka(dating[:, :d], hiring[:, :d]),
+                "top1_d2h": cross_domain_accuracy(dating, hiring, person_ids, d),
+                "top1_h2d": cross_domain_accuracy(hiring, dating, person_ids, d),
+            }
+        )
+    return pd.DataFrame(rows, columns=["dim", "cka", "top1_d2h", "top1_h2d"])
