@@ -1,0 +1,222 @@
+"""Build a dataset (people, texts, split, triplets, pairs) and write/read it as a folder of JSON Lines."""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import __version__
+from ..config import DOMAINS, Params, params_hash
+from .mining import FLIP_TYPES, generate_hard_negative, mine_cross_domain_pairs, mine_triplets
+from .people import generate_people
+from .schema import PersonSchema
+from .scores import SCORE_FNS
+from .texts import render_dating_profile, render_hiring_resume
+
+RENDER = {"dating": render_dating_profile, "hiring": render_hiring_resume}
+DATA_FILES = ("people.jsonl", "texts.jsonl", "hard_negatives.jsonl", "triplets.jsonl", "cross_pairs.jsonl", "split.json")
+
+
+class DatasetError(RuntimeError):
+    """A dataset folder is missing, incomplete or does not match its manifest."""
+
+
+@dataclass
+class Dataset:
+    """Everything one training run reads; texts are looked up by (domain, text id)."""
+
+    people: list[PersonSchema]
+    texts: dict[str, dict[int, str]]           # domain -> text id -> text (ids < n_people are people)
+    split: dict[str, list[int]]                # "train" / "val" -> person ids
+    triplets: dict[str, dict[str, list]]       # split -> domain -> [(anchor, positive, negative, hard)]
+    cross_pairs: dict[str, list]               # split -> [(i, i, [negative ids])]
+    hard_negatives: list[dict] = field(default_factory=list)  # {text_id, source_id, flip, domain}
+    manifest: dict = field(default_factory=dict)
+
+    def text(self, domain: str, text_id: int) -> str:
+        """The text of a person (or hard-negative clone) in one domain."""
+        return self.texts[domain][text_id]
+
+    def person(self, person_id: int) -> PersonSchema:
+        """The person with this id."""
+        return self.people[person_id]
+
+    def split_people(self, split: str) -> list[PersonSchema]:
+        """People of one split, in id order."""
+        return [self.people[i] for i in self.split[split]]
+
+
+def data_params(params: Params) -> dict:
+    """The part of the params that determines a dataset (data section, seed)."""
+    return {"seed": params.seed, "data": params.data.model_dump(mode="json")}
+
+
+def dataset_id(params: Params) -> str:
+    """A folder name that names the variant, the seed and the data params hash."""
+    d = data_params(params)
+    return f"{params.data.variant}_seed{params.seed}_{params_hash(d)}"
+
+
+def split_people(people: list[PersonSchema], val_fraction: float, seed: int) -> dict[str, list[int]]:
+    """A seeded split by person: no one is in both."""
+    ids = [p.person_id for p in people]
+    random.Random(seed).shuffle(ids)
+    n_val = round(len(ids) * val_fraction)
+    return {"train": sorted(ids[n_val:]), "val": sorted(ids[:n_val])}
+
+
+def _add_hard_negatives(triplets, people, domain, texts, hard_negatives, fraction, variant, seed, rng):
+    """Replace the negative of about `fraction` of triplets by an attribute-flipped clone of the anchor.
+
+    A clone is used only if its text differs from the anchor's and it scores no higher than the
+    positive under the domain's score, so every triplet still orders positive above negative.
+    """
+    score = SCORE_FNS[domain]
+    out = []
+    for anchor_id, pos_id, neg_id in triplets:
+        hard = False
+        if rng.random() < fraction:
+            anchor = people[anchor_id]
+            for flip in rng.sample(FLIP_TYPES, len(FLIP_TYPES)):
+                clone = generate_hard_negative(anchor, flip, rng)
+                text = RENDER[domain](clone, variant=variant, seed=seed)
+                if text != texts[domain][anchor_id] and score(anchor, clone) <= score(anchor, people[pos_id]):
+                    neg_id = len(people) + len(hard_negatives)
+                    texts[domain][neg_id] = text
+                    hard_negatives.append({"text_id": neg_id, "source_id": anchor_id, "flip": flip, "domain": domain,
+                                           "person": clone.to_dict()})
+                    hard = True
+                    break
+        out.append((anchor_id, pos_id, neg_id, hard))
+    return out
+
+
+def build_dataset(params: Params, progress: bool = False) -> Dataset:
+    """Generate people and texts, split by person, and mine triplets and pairs within each split."""
+    d = params.data
+    t0 = time.perf_counter()
+    people = generate_people(d.n_people, params.seed)
+    texts = {dom: {p.person_id: RENDER[dom](p, variant=d.variant, seed=params.seed) for p in people} for dom in DOMAINS}
+    split = split_people(people, d.val_fraction, params.seed)
+    rng = random.Random(params.seed + 1)
+    hard_negatives: list[dict] = []
+    triplets: dict[str, dict[str, list]] = {}
+    cross_pairs = {}
+    counts = {"train": d.n_triplets, "val": d.n_val_triplets}
+    for s_i, (split_name, ids) in enumerate(split.items()):
+        members = [people[i] for i in ids]
+        triplets[split_name] = {}
+        for d_i, dom in enumerate(DOMAINS):
+            mined = mine_triplets(members, SCORE_FNS[dom], counts[split_name], seed=params.seed * 100 + 10 * s_i + d_i,
+                                  n_candidates=d.n_candidates)
+            fraction = d.hard_negative_fraction if split_name == "train" else 0.0
+            triplets[split_name][dom] = _add_hard_negatives(mined, people, dom, texts, hard_negatives, fraction,
+                                                            d.variant, params.seed, rng)
+        n_pairs = d.n_cross_pairs if split_name == "train" else len(members)
+        cross_pairs[split_name] = mine_cross_domain_pairs(members, n_pairs, seed=params.seed * 100 + 50 + s_i,
+                                                          n_negatives=d.n_cross_negatives)
+    manifest = {
+        "dataset_id": dataset_id(params),
+        "params": data_params(params),
+        "smlib_version": __version__,
+        "build_seconds": round(time.perf_counter() - t0, 2),
+        "counts": {
+            "people": len(people), "train_people": len(split["train"]), "val_people": len(split["val"]),
+            **{f"{s}_triplets_{dom}": len(triplets[s][dom]) for s in triplets for dom in DOMAINS},
+            **{f"{s}_hard_triplets_{dom}": sum(t[3] for t in triplets[s][dom]) for s in triplets for dom in DOMAINS},
+            **{f"{s}_cross_pairs": len(cross_pairs[s]) for s in cross_pairs},
+        },
+    }
+    return Dataset(people, texts, split, triplets, cross_pairs, hard_negatives, manifest)
+
+
+def _jsonl(rows) -> str:
+    return "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+
+
+def _serialise(ds: Dataset) -> dict[str, str]:
+    return {
+        "people.jsonl": _jsonl(p.to_dict() for p in ds.people),
+        "texts.jsonl": _jsonl({"domain": dom, "text_id": i, "text": t} for dom in DOMAINS for i, t in sorted(ds.texts[dom].items())),
+        "hard_negatives.jsonl": _jsonl(ds.hard_negatives),
+        "triplets.jsonl": _jsonl({"split": s, "domain": dom, "anchor": a, "positive": p, "negative": n, "hard": h}
+                                 for s in ds.triplets for dom in DOMAINS for a, p, n, h in ds.triplets[s][dom]),
+        "cross_pairs.jsonl": _jsonl({"split": s, "anchor": a, "positive": p, "negatives": negs}
+                                    for s in ds.cross_pairs for a, p, negs in ds.cross_pairs[s]),
+        "split.json": json.dumps(ds.split, sort_keys=True),
+    }
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def write_dataset(ds: Dataset, folder: str | Path, overwrite: bool = False) -> Path:
+    """Write the dataset folder with a manifest of content hashes; refuses to overwrite a different dataset."""
+    folder = Path(folder)
+    files = _serialise(ds)
+    manifest = {**ds.manifest, "files": {name: _sha(text) for name, text in files.items()}}
+    manifest["content_hash"] = _sha(json.dumps(manifest["files"], sort_keys=True))[:16]
+    if (folder / "manifest.json").exists() and not overwrite:
+        existing = json.loads((folder / "manifest.json").read_text())
+        if existing.get("content_hash") != manifest["content_hash"]:
+            raise DatasetError(f"{folder} already holds a different dataset (content hash {existing.get('content_hash')}); "
+                               "remove it or choose another folder")
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    ds.manifest = manifest
+    return folder
+
+
+def _read_lines(folder: Path, name: str) -> list[dict]:
+    return [json.loads(line) for line in (folder / name).read_text().splitlines() if line]
+
+
+def read_dataset(folder: str | Path) -> Dataset:
+    """Read a dataset folder, verifying every file against the manifest's hashes."""
+    folder = Path(folder)
+    if not (folder / "manifest.json").is_file():
+        raise DatasetError(f"{folder}: no manifest.json (not a dataset folder, or an interrupted write)")
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        expected = manifest["files"]
+    except (json.JSONDecodeError, KeyError) as e:
+        raise DatasetError(f"{folder}/manifest.json is corrupted: {e}") from None
+    for name in DATA_FILES:
+        path = folder / name
+        if not path.is_file():
+            raise DatasetError(f"{folder}: {name} is missing")
+        if _sha(path.read_text()) != expected.get(name):
+            raise DatasetError(f"{folder}: {name} does not match the manifest's content hash (edited or corrupted)")
+    people = [PersonSchema.from_dict(r) for r in _read_lines(folder, "people.jsonl")]
+    texts: dict[str, dict[int, str]] = {dom: {} for dom in DOMAINS}
+    for r in _read_lines(folder, "texts.jsonl"):
+        texts[r["domain"]][r["text_id"]] = r["text"]
+    triplets: dict[str, dict[str, list]] = {}
+    for r in _read_lines(folder, "triplets.jsonl"):
+        triplets.setdefault(r["split"], {dom: [] for dom in DOMAINS})[r["domain"]].append(
+            (r["anchor"], r["positive"], r["negative"], r["hard"]))
+    cross: dict[str, list] = {}
+    for r in _read_lines(folder, "cross_pairs.jsonl"):
+        cross.setdefault(r["split"], []).append((r["anchor"], r["positive"], r["negatives"]))
+    split = json.loads((folder / "split.json").read_text())
+    return Dataset(people, texts, split, triplets, cross, _read_lines(folder, "hard_negatives.jsonl"), manifest)
+
+
+def load_or_build(params: Params, root: str | Path, progress: bool = False) -> tuple[Dataset, Path]:
+    """Read the dataset for these params from root/<dataset_id>, building and writing it first if absent."""
+    folder = Path(root) / dataset_id(params)
+    if (folder / "manifest.json").exists():
+        ds = read_dataset(folder)
+        if ds.manifest.get("params") != data_params(params):
+            raise DatasetError(f"{folder}: manifest params differ from the requested data params")
+        return ds, folder
+    ds = build_dataset(params, progress=progress)
+    write_dataset(ds, folder)
+    return ds, folder

@@ -1,0 +1,66 @@
+"""Checkpoints: the encoder via save_pretrained (plain transformers can load it), heads and params beside it."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from ..config import params_from_dict
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint folder is missing, incomplete, or was made with other params."""
+
+
+def save_checkpoint(model, loss, params, folder: str | Path) -> Path:
+    """Write encoder/ (save_pretrained), heads.pt (everything else that trains) and params.json."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.transformer.save_pretrained(folder / "encoder")
+    model.tokenizer.save_pretrained(folder / "encoder")
+    heads = {k: v for k, v in model.state_dict().items() if not k.startswith("transformer.")}
+    torch.save({"model": heads, "loss": loss.state_dict()}, folder / "heads.pt")
+    (folder / "params.json").write_text(json.dumps(params.to_dict(), indent=2, sort_keys=True))
+    return folder
+
+
+def load_checkpoint(folder: str | Path, params=None, device: str | None = None):
+    """(model, loss, params) from a checkpoint; if params are given they must match the saved ones."""
+    from ..losses import build_loss
+    from .shared import build_model
+
+    folder = Path(folder)
+    for name in ("params.json", "heads.pt", "encoder/config.json"):
+        if not (folder / name).is_file():
+            raise CheckpointError(f"{folder}: not a checkpoint ({name} is missing)")
+    try:
+        saved = params_from_dict(json.loads((folder / "params.json").read_text()))
+    except (json.JSONDecodeError, ValueError) as e:
+        raise CheckpointError(f"{folder}/params.json is unreadable: {e}") from None
+    if params is not None and params.hash() != saved.hash():
+        diff = _diff(params.to_dict(), saved.to_dict())
+        raise CheckpointError(f"{folder} was trained with other params (hash {saved.hash()} != {params.hash()}): {diff}")
+    overrides = {"model": {**saved.to_dict()["model"], "base_model": str(folder / "encoder")}}
+    if device is not None:
+        overrides["train"] = {**saved.to_dict()["train"], "device": device}
+    load_params = saved.model_copy(update={k: type(getattr(saved, k))(**v) for k, v in overrides.items()})
+    model = build_model(load_params)
+    loss = build_loss(load_params).to(model.device)
+    state = torch.load(folder / "heads.pt", map_location=model.device, weights_only=True)
+    missing, unexpected = model.load_state_dict(state["model"], strict=False)
+    if unexpected or any(not k.startswith("transformer.") for k in missing):
+        raise CheckpointError(f"{folder}/heads.pt does not fit the model: missing={missing}, unexpected={unexpected}")
+    loss.load_state_dict(state["loss"])
+    return model, loss, saved
+
+
+def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k in sorted(set(a) | set(b)):
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += _diff(va, vb, f"{prefix}{k}.")
+        elif va != vb:
+            out.append(f"{prefix}{k}: requested {va!r}, saved {vb!r}")
+    return out
