@@ -68,7 +68,7 @@ def _similarities(query: torch.Tensor, gallery: torch.Tensor, dim: int | None = 
     return q @ g.T  # (N, M)
 
 
-def _ranks_from_similarities(sims: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def ranks_from_similarities(sims: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """1-based rank of each row's target column; ties are counted against the target."""
     true = sims.gather(1, targets[:, None])  # (N, 1)
     greater = (sims > true).sum(dim=1)  # (N,)
@@ -82,7 +82,7 @@ def true_match_ranks(query: torch.Tensor, gallery: torch.Tensor, query_ids, gall
     targets = torch.tensor(
         _match_indices(query_ids, gallery_ids, query.shape[0], gallery.shape[0]), device=sims.device
     )  # (N,)
-    return _ranks_from_similarities(sims, targets)  # (N,)
+    return ranks_from_similarities(sims, targets)  # (N,)
 
 
 def per_query_top1(query: torch.Tensor, gallery: torch.Tensor, query_ids, gallery_ids) -> torch.Tensor:
@@ -138,7 +138,7 @@ def cross_domain_accuracy(
     _check_aligned(dating, hiring)
     sims = _similarities(dating, hiring, prefix_dim)  # (N, N)
     targets = torch.tensor(_match_indices(person_ids, person_ids, *sims.shape), device=sims.device)  # (N,)
-    return (_ranks_from_similarities(sims, targets) == 1).double().mean().item()
+    return (ranks_from_similarities(sims, targets) == 1).double().mean().item()
 
 
 def per_query_margin(

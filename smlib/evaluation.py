@@ -1,0 +1,159 @@
+"""Evaluate a model on validation people through encode/encode_prefix only; reference rows beside it."""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import __version__
+from .baselines import identifiability_ceiling, tfidf_similarity
+from .config import DOMAINS, Params
+from .data import Dataset
+from .metrics import (bootstrap_ci, cka_across_dims, prefix_variance, ranks_from_similarities, triplet_accuracy,
+                      truncate_normalize)
+
+EMBEDDING_KEYS = ("person_ids", "dating", "hiring", "dating_prefix", "hiring_prefix",
+                  "triplets_dating", "triplets_hiring")
+
+
+def embed_validation(model, dataset: Dataset) -> dict[str, np.ndarray]:
+    """Full and identity embeddings of every validation person's two texts, plus validation triplets."""
+    ids = dataset.split["val"]
+    out: dict[str, np.ndarray] = {"person_ids": np.asarray(ids, dtype=np.int64)}
+    for domain in DOMAINS:
+        texts = [dataset.text(domain, i) for i in ids]
+        out[domain] = model.encode(texts, domain).numpy()  # (N, D)
+        out[f"{domain}_prefix"] = model.encode_prefix(texts, domain).numpy()  # (N, K)
+        out[f"triplets_{domain}"] = np.asarray([t[:3] for t in dataset.triplets["val"][domain]], dtype=np.int64)
+    return out
+
+
+def retrieval_metrics(sims: torch.Tensor, n_resamples: int, seed: int, prefix: str) -> dict[str, float]:
+    """Top-1, MRR, recall@5/10 (with bootstrap 95% intervals for top-1 and MRR) of the diagonal matches."""
+    ranks = ranks_from_similarities(sims, torch.arange(sims.shape[0], device=sims.device)).double().cpu()  # (N,)
+    top1, rr = (ranks == 1).double(), 1.0 / ranks
+    out = {f"{prefix}top1": top1.mean().item(), f"{prefix}mrr": rr.mean().item(),
+           f"{prefix}recall@5": (ranks <= 5).double().mean().item(),
+           f"{prefix}recall@10": (ranks <= 10).double().mean().item()}
+    for name, values in (("top1", top1), ("mrr", rr)):
+        low, high = bootstrap_ci(values, n_resamples, seed)
+        out[f"{prefix}{name}_ci_low"], out[f"{prefix}{name}_ci_high"] = low, high
+    return out
+
+
+def _margins(sims: torch.Tensor) -> torch.Tensor:
+    """Per query: similarity to the true match minus the best wrong similarity."""
+    wrong = sims.clone()
+    wrong.fill_diagonal_(float("-inf"))
+    return sims.diagonal() - wrong.max(dim=1).values  # (N,)
+
+
+def cross_domain_metrics(dating: torch.Tensor, hiring: torch.Tensor, n_resamples: int, seed: int,
+                         prefix: str) -> dict[str, float]:
+    """Both directions of cross-domain retrieval for row-aligned dating/hiring embeddings."""
+    sims = truncate_normalize(dating) @ truncate_normalize(hiring).T  # (N, N) dating x hiring
+    out = {}
+    for direction, s in (("d2h", sims), ("h2d", sims.T)):
+        out |= retrieval_metrics(s, n_resamples, seed, f"{prefix}{direction}_")
+        out[f"{prefix}{direction}_margin"] = _margins(s).mean().item()
+    return out
+
+
+def metrics_from_embeddings(emb: dict[str, np.ndarray], matryoshka_dims: list[int], n_resamples: int,
+                            seed: int) -> dict[str, float]:
+    """Every evaluation metric from saved embeddings (so metrics.json can be recomputed from embeddings.npz)."""
+    t = {k: torch.from_numpy(np.asarray(v)) for k, v in emb.items()}
+    row = {pid: r for r, pid in enumerate(emb["person_ids"].tolist())}
+    out = {"n_val_people": len(row)}
+    out |= cross_domain_metrics(t["dating_prefix"], t["hiring_prefix"], n_resamples, seed, "prefix_")
+    full = cross_domain_metrics(t["dating"], t["hiring"], n_resamples, seed, "full_")
+    out |= {k: v for k, v in full.items() if k.endswith(("top1", "mrr"))}
+    for domain in DOMAINS:
+        trip = emb[f"triplets_{domain}"]
+        idx = torch.tensor([[row[int(i)] for i in t3] for t3 in trip], dtype=torch.long)  # (T, 3)
+        x = t[domain]
+        out[f"triplet_acc_{domain}"] = triplet_accuracy(x[idx[:, 0]], x[idx[:, 1]], x[idx[:, 2]])
+        out[f"n_val_triplets_{domain}"] = len(trip)
+        out[f"prefix_variance_{domain}"] = prefix_variance(t[f"{domain}_prefix"], t[f"{domain}_prefix"].shape[1])
+    dims = [d for d in matryoshka_dims if d <= t["dating"].shape[1]]
+    out |= {f"cka@{d}": v for d, v in cka_across_dims(t["dating"], t["hiring"], dims).items()}
+    return out
+
+
+def evaluate(model, dataset: Dataset, params: Params, out_dir: str | Path | None = None,
+             extra: dict | None = None) -> dict:
+    """Embed validation people, compute every metric, and (with out_dir) write metrics.json + embeddings.npz."""
+    t0 = time.perf_counter()
+    emb = embed_validation(model, dataset)
+    t1 = time.perf_counter()
+    metrics = metrics_from_embeddings(emb, params.model.matryoshka_dims, params.eval.bootstrap_resamples, params.seed)
+    record = {
+        "condition": params.condition, "variant": params.data.variant, "seed": params.seed,
+        "metrics": metrics,
+        "params": params.to_dict(), "params_hash": params.hash(),
+        "encoder": params.model.base_model,
+        "dataset_id": dataset.manifest.get("dataset_id"), "dataset_hash": dataset.manifest.get("content_hash"),
+        "timings": {"embed_seconds": round(t1 - t0, 2), "metrics_seconds": round(time.perf_counter() - t1, 2),
+                    **(extra or {}).get("timings", {})},
+        "smlib_version": __version__, "torch": torch.__version__, "python": platform.python_version(),
+        **{k: v for k, v in (extra or {}).items() if k != "timings"},
+    }
+    if out_dir is not None:
+        write_results(record, emb, out_dir)
+    return record
+
+
+def write_results(record: dict, emb: dict[str, np.ndarray], out_dir: str | Path) -> None:
+    """embeddings.npz first, then metrics.json (its presence marks a finished run), each via a temp file."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / "embeddings.tmp.npz"
+    np.savez_compressed(tmp, **{k: (v.astype(np.float16) if v.dtype == np.float32 else v) for k, v in emb.items()})
+    tmp.replace(out_dir / "embeddings.npz")
+    tmp = out_dir / "metrics.json.tmp"
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
+    tmp.replace(out_dir / "metrics.json")
+
+
+def load_embeddings(path: str | Path) -> dict[str, np.ndarray]:
+    """Read embeddings.npz back as float32 arrays (ids stay integers)."""
+    with np.load(path) as z:
+        missing = [k for k in EMBEDDING_KEYS if k not in z.files]
+        if missing:
+            raise ValueError(f"{path}: not an smlib embeddings file (missing {missing})")
+        return {k: (z[k].astype(np.float32) if z[k].dtype == np.float16 else z[k]) for k in z.files}
+
+
+def reference_rows(dataset: Dataset, params: Params, zero_shot_model=None) -> list[dict]:
+    """Rows every result table carries: chance, tfidf (char n-grams), zero_shot (untrained encoder), ceiling."""
+    ids = dataset.split["val"]
+    n = len(ids)
+    base = {"variant": params.data.variant, "seed": params.seed}
+    harmonic = sum(1 / r for r in range(1, n + 1)) / n
+    rows = [{**base, "condition": "chance", "prefix_d2h_top1": 1 / n, "prefix_h2d_top1": 1 / n,
+             "prefix_d2h_mrr": harmonic, "full_d2h_top1": 1 / n}]
+    sims = torch.from_numpy(tfidf_similarity([dataset.text("dating", i) for i in ids],
+                                             [dataset.text("hiring", i) for i in ids], analyzer="char_wb"))
+    rows.append({**base, "condition": "tfidf", **_from_similarity(sims, params)})
+    if zero_shot_model is not None:
+        emb = embed_validation(zero_shot_model, dataset)
+        m = metrics_from_embeddings(emb, params.model.matryoshka_dims, params.eval.bootstrap_resamples, params.seed)
+        rows.append({**base, "condition": "zero_shot", **m})
+    ceiling = identifiability_ceiling(dataset.split_people("val"), params.data.variant)
+    rows.append({**base, "condition": "ceiling", "prefix_d2h_top1": ceiling, "prefix_h2d_top1": ceiling,
+                 "full_d2h_top1": ceiling})
+    return rows
+
+
+def _from_similarity(sims: torch.Tensor, params: Params) -> dict[str, float]:
+    """Retrieval metrics of a lexical matcher, filed under both the prefix and full columns."""
+    out = {}
+    for direction, s in (("d2h", sims), ("h2d", sims.T)):
+        m = retrieval_metrics(s, params.eval.bootstrap_resamples, params.seed, "")
+        out |= {f"prefix_{direction}_{k}": v for k, v in m.items()}
+        out[f"full_{direction}_top1"] = m["top1"]
+    return out
