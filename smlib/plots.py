@@ -1,0 +1,320 @@
+"""Figures for the data, training and evaluation notebooks; every function returns a matplotlib Figure.
+
+Figures are built without pyplot (no global state, nothing piles up under papermill), so a notebook
+shows one when it is a cell's last expression or passed to `display`; `save` writes it as PNG.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+from matplotlib.figure import Figure
+
+from .config import CONDITIONS, DOMAINS
+from .data.schema import BIG_FIVE
+from .data.texts import HIGH_SCORE, LOW_SCORE, TEMPLATE_NAMES, template_name
+from .evaluation import load_embeddings
+from .metrics import dim_sweep, ranks_from_similarities, true_match_ranks, truncate_normalize
+
+REFERENCE_CONDITIONS = ("chance", "tfidf", "zero_shot", "ceiling")
+LOSS_COLUMNS = ("within", "cross", "adversarial", "total")
+DOMAIN_COLORS = {"dating": "tab:red", "hiring": "tab:blue"}
+REFERENCE_COLORS = {"chance": "grey", "tfidf": "tab:orange", "zero_shot": "tab:purple", "ceiling": "black"}
+
+
+def _figure(nrows: int, ncols: int, width: float, height: float, **kw) -> tuple[Figure, np.ndarray]:
+    """A pyplot-free figure and its axes as a 2-d array."""
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    return fig, axes
+
+
+def _ordered(conditions) -> list[str]:
+    """Conditions present, in the canonical study order, unknown ones after (sorted)."""
+    present = list(dict.fromkeys(conditions))
+    return [c for c in CONDITIONS if c in present] + sorted(c for c in present if c not in CONDITIONS)
+
+
+def save(fig: Figure, path: str | Path) -> Path:
+    """Write a figure as PNG (dpi 120), creating parent folders; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, format="png")
+    return path
+
+
+# ----------------------------------------------------------------------------------------------- data
+def attribute_distributions(people) -> Figure:
+    """Age, height by sex, the Big Five (with level cuts) and career counts of a population."""
+    fig, axes = _figure(2, 4, 18, 8)
+    ax = axes[0, 0]
+    ax.hist([p.age for p in people], bins=np.arange(21.5, 46.5, 1), color="tab:gray")
+    ax.set(title="Age", xlabel="age (years)", ylabel="people")
+    ax = axes[0, 1]
+    for sex, color in (("male", "tab:blue"), ("female", "tab:red")):
+        ax.hist([p.height_in for p in people if p.sex == sex], bins=np.arange(58.5, 79.5, 1), alpha=0.6,
+                color=color, label=sex)
+    ax.set(title="Height by sex", xlabel="height (inches)", ylabel="people")
+    ax.legend()
+    for ax, trait in zip([axes[0, 2], axes[0, 3], axes[1, 0], axes[1, 1], axes[1, 2]], BIG_FIVE):
+        ax.hist([getattr(p, trait) for p in people], bins=np.linspace(0, 100, 21), color="tab:green")
+        for cut in (LOW_SCORE, HIGH_SCORE):
+            ax.axvline(cut, color="black", linestyle="--", linewidth=1)
+        ax.set(title=trait.capitalize(), xlabel=f"score (levels: low < {LOW_SCORE} <= mid < {HIGH_SCORE} <= high)",
+               ylabel="people")
+    ax = axes[1, 3]
+    careers = Counter(p.career for p in people).most_common()[::-1]
+    ax.barh([c for c, _ in careers], [n for _, n in careers], color="tab:cyan")
+    ax.set(title="Careers", xlabel="people", ylabel="career")
+    ax.tick_params(axis="y", labelsize=8)
+    fig.suptitle(f"Attributes of {len(people)} people")
+    return fig
+
+
+def template_usage(people, variant: str, seed: int) -> Figure:
+    """How often each dating and hiring template is used, and which dating/hiring templates co-occur."""
+    names = {dom: [template_name(p, dom, variant, seed) for p in people] for dom in DOMAINS}
+    fig, axes = _figure(1, 3, 18, 5)
+    for ax, dom in zip(axes[0], DOMAINS):
+        counts = Counter(names[dom])
+        labels = list(TEMPLATE_NAMES[dom])
+        ax.barh(labels[::-1], [counts[n] for n in labels[::-1]], color=DOMAIN_COLORS[dom])
+        ax.set(title=f"{dom.capitalize()} templates", xlabel="people", ylabel="template")
+    co = pd.crosstab(pd.Categorical(names["dating"], TEMPLATE_NAMES["dating"]),
+                     pd.Categorical(names["hiring"], TEMPLATE_NAMES["hiring"]), dropna=False)
+    sns.heatmap(co, ax=axes[0, 2], annot=True, fmt="d", cmap="Blues", cbar=False)
+    how = "fixed by person_id" if variant == "verbatim" else "seeded random"
+    axes[0, 2].set(title=f"Template pairs ({how})", xlabel="hiring template",
+                   ylabel="dating template")
+    fig.suptitle(f"Template usage, {variant} variant, seed {seed}, {len(people)} people")
+    return fig
+
+
+def _token_counts(tokenizer, texts: list[str]) -> np.ndarray:
+    """Untruncated token count (special tokens included) of each text."""
+    ids = tokenizer(list(texts), truncation=False)["input_ids"]
+    return np.asarray([len(x) for x in ids])
+
+
+def token_lengths(texts_by_domain: dict[str, list[str]], tokenizer, max_length: int) -> Figure:
+    """Histogram of token counts per domain, with the truncation length and the share cut off."""
+    fig, axes = _figure(1, len(texts_by_domain), 6 * len(texts_by_domain), 4)
+    for ax, (dom, texts) in zip(axes[0], texts_by_domain.items()):
+        counts = _token_counts(tokenizer, texts)
+        ax.hist(counts, bins=30, color=DOMAIN_COLORS.get(dom, "tab:gray"))
+        ax.axvline(max_length, color="black", linestyle="--", label=f"max_length {max_length}")
+        ax.set(title=f"{dom}: {np.mean(counts > max_length):.1%} of {len(counts)} truncated",
+               xlabel="tokens per text", ylabel="texts")
+        ax.legend()
+    fig.suptitle("Token lengths")
+    return fig
+
+
+# ------------------------------------------------------------------------------------------- training
+def _rolling(values: pd.Series) -> pd.Series:
+    """A centred rolling mean over about 5% of the points."""
+    return values.rolling(max(1, len(values) // 20), min_periods=1, center=True).mean()
+
+
+def training_curves(history: pd.DataFrame) -> Figure:
+    """Loss components (raw and smoothed), learning rate and throughput against the step."""
+    fig, axes = _figure(1, 3, 18, 4.5)
+    ax = axes[0, 0]
+    for i, col in enumerate(c for c in LOSS_COLUMNS if c in history.columns):
+        rows = history[["step", col]].dropna()
+        color = f"C{i}"
+        ax.plot(rows["step"], rows[col], color=color, alpha=0.25, linewidth=0.8)
+        ax.plot(rows["step"], _rolling(rows[col]), color=color, label=col)
+    ax.set(title="Loss components (faint: per step; solid: rolling mean)", xlabel="step", ylabel="loss")
+    ax.legend()
+    axes[0, 1].plot(history["step"], history["lr"], color="tab:green")
+    axes[0, 1].set(title="Learning rate", xlabel="step", ylabel="lr")
+    ax = axes[0, 2]
+    ax.plot(history["step"], history["texts_per_s"], color="tab:gray", alpha=0.3, linewidth=0.8)
+    ax.plot(history["step"], _rolling(history["texts_per_s"]), color="tab:gray")
+    ax.set(title=f"Throughput (median {history['texts_per_s'].median():.1f} texts/s)", xlabel="step",
+           ylabel="texts / s")
+    return fig
+
+
+# ----------------------------------------------------------------------------------------- evaluation
+def _tensors(emb: dict, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dating and hiring rows of one kind ("prefix" or "full") as float tensors."""
+    suffix = "_prefix" if kind == "prefix" else ""
+    return tuple(torch.from_numpy(np.asarray(emb[f"{dom}{suffix}"], dtype=np.float32)) for dom in DOMAINS)
+
+
+def rank_histograms(emb: dict) -> Figure:
+    """Rank of the true match in both directions, on the identity prefix and on the full embedding."""
+    fig, axes = _figure(2, 2, 12, 8)
+    ids = np.asarray(emb["person_ids"]).tolist()
+    n = len(ids)
+    bins = np.unique(np.geomspace(1, n + 1, 25).astype(int))
+    bins = np.append(bins, n + 1) if bins[-1] <= n else bins
+    for r, kind in enumerate(("prefix", "full")):
+        dating, hiring = _tensors(emb, kind)
+        for c, (name, q, g) in enumerate((("dating -> hiring", dating, hiring), ("hiring -> dating", hiring, dating))):
+            ranks = true_match_ranks(q, g, ids, ids).numpy()
+            ax = axes[r, c]
+            ax.hist(ranks, bins=bins, color=DOMAIN_COLORS[DOMAINS[c]])
+            ax.set_xscale("log")
+            ax.set(title=f"{kind} ({q.shape[1]}-d), {name}: top-1 {np.mean(ranks == 1):.2f}, "
+                         f"median rank {np.median(ranks):.0f}",
+                   xlabel=f"rank of the true match (1..{n}, log)", ylabel="queries")
+    fig.suptitle(f"Rank of the true match among {n} validation people")
+    return fig
+
+
+def hardest_misses(emb: dict, dataset, k: int = 5) -> pd.DataFrame:
+    """The k dating queries whose true résumé ranks worst on the identity prefix, with the texts."""
+    dating, hiring = _tensors(emb, "prefix")
+    ids = np.asarray(emb["person_ids"]).tolist()
+    sims = truncate_normalize(dating) @ truncate_normalize(hiring).T  # (N, N)
+    ranks = ranks_from_similarities(sims, torch.arange(len(ids)))  # (N,)
+    wrong = sims.clone()
+    wrong.fill_diagonal_(float("-inf"))
+    best_sim, best_row = wrong.max(dim=1)  # (N,), (N,)
+    rows = []
+    for i in range(len(ids)):
+        pid, other = ids[i], ids[int(best_row[i])]
+        rows.append({"person_id": pid, "rank": int(ranks[i]), "true_sim": float(sims[i, i]),
+                     "best_wrong_id": other, "best_wrong_sim": float(best_sim[i]),
+                     "dating_text": dataset.text("dating", pid), "true_hiring_text": dataset.text("hiring", pid),
+                     "best_wrong_hiring_text": dataset.text("hiring", other)})
+    frame = pd.DataFrame(rows).sort_values(["rank", "true_sim"], ascending=[False, True], kind="stable")
+    return frame.head(k).reset_index(drop=True)
+
+
+def _by_condition(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Mean, min, max and seed count of columns per (variant, condition)."""
+    g = frame.groupby(["variant", "condition"])[columns]
+    out = g.mean().add_suffix("_mean").join(g.min().add_suffix("_min")).join(g.max().add_suffix("_max"))
+    return out.join(frame.groupby(["variant", "condition"])["seed"].nunique().rename("n_seeds")).reset_index()
+
+
+def top1_with_ci(frame: pd.DataFrame, metric: str = "prefix_d2h_top1") -> Figure:
+    """A metric per condition and variant: 95% bootstrap interval (one seed) or seed range, references as lines."""
+    variants = list(dict.fromkeys(frame["variant"]))
+    fig, axes = _figure(1, len(variants), 7 * len(variants), 5, sharey=True)
+    cols = [metric] + [c for c in (f"{metric}_ci_low", f"{metric}_ci_high") if c in frame.columns]
+    stats = _by_condition(frame.dropna(subset=[metric]), cols)
+    for ax, variant in zip(axes[0], variants):
+        s = stats[stats["variant"] == variant].set_index("condition")
+        trained = [c for c in _ordered(s.index) if c not in REFERENCE_CONDITIONS]
+        x = np.arange(len(trained))
+        mean = s.loc[trained, f"{metric}_mean"].to_numpy()
+        several = s.loc[trained, "n_seeds"].to_numpy() > 1
+        low = np.where(several, s.loc[trained, f"{metric}_min"], s.loc[trained, f"{metric}_ci_low_mean"]
+                       if f"{metric}_ci_low_mean" in s else np.nan)
+        high = np.where(several, s.loc[trained, f"{metric}_max"], s.loc[trained, f"{metric}_ci_high_mean"]
+                        if f"{metric}_ci_high_mean" in s else np.nan)
+        ax.bar(x, mean, color=[f"C{i}" for i in range(len(trained))], alpha=0.8)
+        yerr = np.vstack([np.nan_to_num(mean - low), np.nan_to_num(high - mean)]).clip(min=0)
+        ax.errorbar(x, mean, yerr=yerr, fmt="none", ecolor="black", capsize=4)
+        seeds = frame[(frame["variant"] == variant) & frame["condition"].isin(trained)].dropna(subset=[metric])
+        if seeds["seed"].nunique() > 1:
+            ax.scatter([trained.index(c) for c in seeds["condition"]], seeds[metric], color="black", s=10, zorder=3,
+                       label="single seeds")
+        for ref in (r for r in REFERENCE_CONDITIONS if r in s.index):
+            value = s.loc[ref, f"{metric}_mean"]
+            ax.axhline(value, color=REFERENCE_COLORS[ref], linestyle="--", linewidth=1.2, label=f"{ref} ({value:.2f})")
+        ax.set_xticks(x, trained, rotation=30, ha="right")
+        n_seeds = frame.loc[frame["variant"] == variant, "seed"].nunique()
+        bars = "seed range (mean of seeds)" if n_seeds > 1 else "95% bootstrap interval"
+        ax.set(title=f"{variant}: {metric} (error bars: {bars})", xlabel="condition", ylabel=metric)
+        ax.legend(fontsize=8, loc="best")
+    return fig
+
+
+def cka_vs_dim(frame: pd.DataFrame, prefix_dim: int = 64) -> Figure:
+    """Linear CKA between dating and hiring embeddings at each Matryoshka dim, per condition and variant."""
+    cols = sorted((c for c in frame.columns if c.startswith("cka@")), key=lambda c: int(c.split("@")[1]))
+    dims = [int(c.split("@")[1]) for c in cols]
+    variants = list(dict.fromkeys(frame["variant"]))
+    fig, axes = _figure(1, len(variants), 7 * len(variants), 5, sharey=True)
+    means = frame.groupby(["variant", "condition"])[cols].mean()
+    for ax, variant in zip(axes[0], variants):
+        v = means.loc[variant]
+        for i, cond in enumerate(_ordered(v.index)):
+            values = v.loc[cond].to_numpy(dtype=float)
+            if np.isfinite(values).any():
+                ax.plot(dims, values, marker="o", color=f"C{i}", label=cond,
+                        linestyle=":" if cond in REFERENCE_CONDITIONS else "-")
+        ax.axvline(prefix_dim, color="black", linestyle="--", linewidth=1, label=f"prefix dim {prefix_dim}")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(dims, [str(d) for d in dims])
+        ax.set(title=f"{variant}: dating-hiring CKA by prefix dim", xlabel="prefix dim d (log2)",
+               ylabel="linear CKA (mean over seeds)")
+        ax.legend(fontsize=8)
+    return fig
+
+
+def _pca2(x: np.ndarray) -> np.ndarray:
+    """The first two principal-component scores of the rows of x."""
+    centred = x - x.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    return centred @ vt[:2].T  # (N, 2)
+
+
+def prefix_projection(embs: dict[str, dict], max_points: int = 150, n_links: int = 30) -> Figure:
+    """2-D PCA of dating and hiring identity prefixes per condition, the same person's two points linked."""
+    ncols = min(4, len(embs))
+    nrows = -(-len(embs) // ncols)
+    fig, axes = _figure(nrows, ncols, 4.5 * ncols, 4.2 * nrows)
+    for ax in axes.flat[len(embs):]:
+        ax.set_axis_off()
+    for ax, (cond, emb) in zip(axes.flat, embs.items()):
+        dating, hiring = (truncate_normalize(t).numpy() for t in _tensors(emb, "prefix"))
+        n = min(max_points, len(dating))
+        xy = _pca2(np.vstack([dating[:n], hiring[:n]]))  # (2n, 2)
+        for i in range(min(n_links, n)):
+            ax.plot(xy[[i, n + i], 0], xy[[i, n + i], 1], color="gray", alpha=0.3, linewidth=0.7)
+        for j, dom in enumerate(DOMAINS):
+            ax.scatter(*xy[j * n:(j + 1) * n].T, s=10, color=DOMAIN_COLORS[dom], alpha=0.7, label=dom)
+        ax.set(title=f"{cond} ({n} people, {dating.shape[1]}-d prefix)", xlabel="PC 1", ylabel="PC 2")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Identity prefixes in 2-D PCA (lines join the first {n_links} people's two texts)")
+    return fig
+
+
+def load_run_embeddings(profile_dir: str | Path, variant: str, seed: int) -> dict[str, dict]:
+    """Condition -> embeddings of every run under profile_dir/variant/seed<seed> that saved them."""
+    folder = Path(profile_dir) / variant / f"seed{seed}"
+    found = {p.parent.name: p for p in folder.glob("*/embeddings.npz")}
+    if not found:
+        raise FileNotFoundError(f"no <condition>/embeddings.npz under {folder}: run the study first")
+    return {cond: load_embeddings(found[cond]) for cond in _ordered(found)}
+
+
+def slider_frame(embs: dict[str, dict], d: int) -> pd.DataFrame:
+    """CKA and top-1 (both directions) of the full embeddings truncated to d dims, one row per condition."""
+    if not embs:
+        raise ValueError("no embeddings given")
+    frames = []
+    for cond, emb in embs.items():
+        dating, hiring = _tensors(emb, "full")
+        frames.append(dim_sweep(dating, hiring, d).assign(condition=cond))
+    frame = pd.concat(frames, ignore_index=True)
+    return frame[["condition", "dim", "cka", "top1_d2h", "top1_h2d"]]
+
+
+def slider_plot(frame: pd.DataFrame) -> Figure:
+    """Bars of CKA and of top-1 (both directions) per condition at the slider's dim."""
+    fig, axes = _figure(1, 2, 14, 4.5)
+    conds = list(frame["condition"])
+    x = np.arange(len(conds))
+    dims = ", ".join(str(d) for d in dict.fromkeys(frame["dim"]))
+    axes[0, 0].bar(x, frame["cka"], color=[f"C{i}" for i in range(len(conds))])
+    axes[0, 0].set(title=f"Dating-hiring CKA at d = {dims}", xlabel="condition", ylabel="linear CKA", ylim=(0, 1))
+    ax = axes[0, 1]
+    ax.bar(x - 0.2, frame["top1_d2h"], width=0.4, color=DOMAIN_COLORS["dating"], label="dating -> hiring")
+    ax.bar(x + 0.2, frame["top1_h2d"], width=0.4, color=DOMAIN_COLORS["hiring"], label="hiring -> dating")
+    ax.set(title=f"Cross-domain top-1 at d = {dims}", xlabel="condition", ylabel="top-1 accuracy", ylim=(0, 1))
+    ax.legend()
+    for ax in axes[0]:
+        ax.set_xticks(x, conds, rotation=30, ha="right")
+    return fig
