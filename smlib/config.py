@@ -141,10 +141,13 @@ def _merge(into: dict, layer: dict, source: str, origin: dict, prefix: tuple = (
     """Deep-merge layer into `into`, recording which source set each leaf key."""
     for key, value in layer.items():
         path = prefix + (key,)
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
+        if isinstance(value, dict):
+            if not isinstance(into.get(key), dict):
+                into[key] = {}
             _merge(into[key], value, source, origin, path)
         else:
             into[key] = value
+            origin.pop(path, None)  # re-insert, so origin's order follows the order layers were applied
             origin[path] = source
 
 

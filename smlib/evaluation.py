@@ -85,10 +85,10 @@ def metrics_from_embeddings(emb: dict[str, np.ndarray], matryoshka_dims: list[in
 
 
 def evaluate(model, dataset: Dataset, params: Params, out_dir: str | Path | None = None,
-             extra: dict | None = None) -> dict:
-    """Embed validation people, compute every metric, and (with out_dir) write metrics.json + embeddings.npz."""
+             extra: dict | None = None, emb: dict[str, np.ndarray] | None = None) -> dict:
+    """Embed validation people (unless emb is given), compute every metric, and write both files to out_dir."""
     t0 = time.perf_counter()
-    emb = embed_validation(model, dataset)
+    emb = emb if emb is not None else embed_validation(model, dataset)
     t1 = time.perf_counter()
     metrics = metrics_from_embeddings(emb, params.model.matryoshka_dims, params.eval.bootstrap_resamples, params.seed)
     record = {
@@ -147,6 +147,17 @@ def reference_rows(dataset: Dataset, params: Params, zero_shot_model=None) -> li
     rows.append({**base, "condition": "ceiling", "prefix_d2h_top1": ceiling, "prefix_h2d_top1": ceiling,
                  "full_d2h_top1": ceiling})
     return rows
+
+
+def write_references(rows: list[dict], params: Params, out_dir: str | Path) -> Path:
+    """references.json beside a dataset's runs (via a temp file, so a partial write is never read)."""
+    path = Path(out_dir) / "references.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"rows": rows, "data_params": {"seed": params.seed, "data": params.data.model_dump()},
+                               "encoder": params.model.base_model}, indent=2, sort_keys=True))
+    tmp.replace(path)
+    return path
 
 
 def _from_similarity(sims: torch.Tensor, params: Params) -> dict[str, float]:

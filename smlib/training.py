@@ -47,7 +47,12 @@ def lr_lambda(total_steps: int, warmup_fraction: float):
 
 
 def _batches(items: list, batch_size: int, rng: random.Random, key=None):
-    """Endless shuffled batches; within a batch no two items share key(item) (no false in-batch negatives)."""
+    """Endless shuffled batches; within a batch no two items share key(item) (no false in-batch negatives).
+
+    A pass that ends with a part-filled batch yields it, so too few items never stall training.
+    """
+    if not items:
+        raise ValueError("no training items to batch (empty triplet or pair list)")
     while True:
         order = items[:]
         rng.shuffle(order)
@@ -61,6 +66,8 @@ def _batches(items: list, batch_size: int, rng: random.Random, key=None):
             if len(batch) == batch_size:
                 yield batch
                 batch, seen = [], set()
+        if len(batch) >= 2:
+            yield batch
 
 
 def plan_steps(params, dataset: Dataset) -> tuple[int, int]:
@@ -115,10 +122,11 @@ def train(params, dataset: Dataset, model: SharedEmbeddingModel | None = None, p
         parts["total"].backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(trainable, tp.grad_clip)
         optimizer.step()
+        lr = optimizer.param_groups[0]["lr"]  # the rate this step used
         scheduler.step()
 
         seconds = time.perf_counter() - t0
-        row = {"step": step, "epoch": step // per_epoch, "domain": domain, "lr": scheduler.get_last_lr()[0],
+        row = {"step": step, "epoch": step // per_epoch, "domain": domain, "lr": lr,
                **{k: float(v.detach()) for k, v in parts.items()}, "grad_norm": float(grad_norm),
                "seconds": seconds, "texts_per_s": len(texts) / seconds}
         history.append(row)

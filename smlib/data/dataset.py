@@ -69,24 +69,26 @@ def split_people(people: list[PersonSchema], val_fraction: float, seed: int) -> 
 
 
 def _add_hard_negatives(triplets, people, domain, texts, hard_negatives, fraction, variant, seed, rng):
-    """Replace the negative of about `fraction` of triplets by an attribute-flipped clone of the anchor.
+    """Replace the negative of about `fraction` of triplets by an attribute-flipped clone of the positive.
 
-    A clone is used only if its text differs from the anchor's and it scores no higher than the
-    positive under the domain's score, so every triplet still orders positive above negative.
+    The clone reads almost like the positive but one attribute (religion, kids, smoking, ...) is flipped;
+    it is used only if its text differs from the positive's and it scores strictly below the positive
+    for the anchor, so every triplet still orders positive above negative. (A clone of the anchor
+    itself would score above the positive almost always, contradicting the triplet's order.)
     """
     score = SCORE_FNS[domain]
     out = []
     for anchor_id, pos_id, neg_id in triplets:
         hard = False
         if rng.random() < fraction:
-            anchor = people[anchor_id]
+            anchor, positive = people[anchor_id], people[pos_id]
             for flip in rng.sample(FLIP_TYPES, len(FLIP_TYPES)):
-                clone = generate_hard_negative(anchor, flip, rng)
+                clone = generate_hard_negative(positive, flip, rng)
                 text = RENDER[domain](clone, variant=variant, seed=seed)
-                if text != texts[domain][anchor_id] and score(anchor, clone) <= score(anchor, people[pos_id]):
+                if text != texts[domain][pos_id] and score(anchor, clone) < score(anchor, positive):
                     neg_id = len(people) + len(hard_negatives)
                     texts[domain][neg_id] = text
-                    hard_negatives.append({"text_id": neg_id, "source_id": anchor_id, "flip": flip, "domain": domain,
+                    hard_negatives.append({"text_id": neg_id, "source_id": pos_id, "flip": flip, "domain": domain,
                                            "person": clone.to_dict()})
                     hard = True
                     break

@@ -1,7 +1,7 @@
 """Models: one shared encoder with a Matryoshka prefix or separate projection heads."""
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .encoder import bundled_model_path, load_encoder
+from .encoder import bundled_model_path, load_encoder, load_tokenizer
 from .shared import ProjectionHeadsModel, SharedEmbeddingModel, autocast, build_model, pick_device
 
 __all__ = ["CheckpointError", "ProjectionHeadsModel", "SharedEmbeddingModel", "autocast", "build_model",
-           "bundled_model_path", "load_checkpoint", "load_encoder", "pick_device", "save_checkpoint"]
+           "bundled_model_path", "load_checkpoint", "load_encoder", "load_tokenizer", "pick_device", "save_checkpoint"]

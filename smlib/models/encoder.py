@@ -24,10 +24,16 @@ def bundled_model_path() -> Path:
     return path
 
 
+def load_tokenizer(base_model: str):
+    """The tokenizer of a base model ('tiny' shares the bundled one)."""
+    source = bundled_model_path() if base_model in ("bundled", "tiny") else base_model
+    return AutoTokenizer.from_pretrained(source)
+
+
 def load_encoder(base_model: str, seed: int) -> tuple[torch.nn.Module, object]:
     """(transformer, tokenizer) for 'bundled', 'tiny' or a Hugging Face id / local path."""
     if base_model == "tiny":
-        tokenizer = AutoTokenizer.from_pretrained(bundled_model_path())
+        tokenizer = load_tokenizer("tiny")
         with _seeded(seed):
             model = BertModel(BertConfig(vocab_size=tokenizer.vocab_size, **TINY_CONFIG), add_pooling_layer=False)
         return model, tokenizer

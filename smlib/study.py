@@ -1,0 +1,255 @@
+"""The study runner: papermill executes 01 per dataset, 02+03 per condition, then 04; resumable."""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import pandas as pd
+
+from .config import CONDITIONS, ParamsError, available, load_params
+from .tables import summarize, to_markdown, write_tables
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+KERNEL = "smlib"
+VARIANTS = ("verbatim", "disjoint")
+TABLE_METRICS = ("prefix_d2h_top1", "prefix_h2d_top1", "prefix_d2h_mrr", "full_d2h_top1",
+                 "triplet_acc_dating", "triplet_acc_hiring", "prefix_variance_dating", "cka@64")
+README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+class RunFolderError(RuntimeError):
+    """A run folder holds something that does not belong to this run (or is unreadable)."""
+
+
+def study_params(condition: str, profile: str, variant: str, seed: int, overrides: dict | None = None):
+    """Params of one run: the profile and condition, plus the variant, the seed and any overrides."""
+    return load_params(condition, profile, overrides={"data.variant": variant, "seed": seed, **(overrides or {})})
+
+
+def dataset_dir(out: Path, profile: str, variant: str, seed: int) -> Path:
+    """runs/<profile>/<variant>/seed<seed>: the 01_data record and references.json."""
+    return Path(out) / profile / variant / f"seed{seed}"
+
+
+def run_dir(out: Path, profile: str, variant: str, seed: int, condition: str) -> Path:
+    """runs/<profile>/<variant>/seed<seed>/<condition>: notebooks, metrics.json, embeddings.npz."""
+    return dataset_dir(out, profile, variant, seed) / condition
+
+
+def checkpoint_dir(profile: str, variant: str, seed: int, condition: str, root: Path = ROOT / "checkpoints") -> Path:
+    """Checkpoints live outside git, mirrored by the run layout."""
+    return Path(root) / profile / variant / f"seed{seed}" / condition
+
+
+def finished(folder: Path, params_hash: str) -> bool:
+    """True if folder/metrics.json records these params; an unreadable or foreign record is an error."""
+    path = Path(folder) / "metrics.json"
+    if not path.exists():
+        return False
+    try:
+        recorded = json.loads(path.read_text())["params_hash"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise RunFolderError(f"{path} is corrupted ({e}); move the folder away to rerun this condition") from None
+    if recorded != params_hash:
+        raise RunFolderError(f"{path} records other params (hash {recorded}, now {params_hash}); "
+                             "move the folder away or choose another --out to keep both")
+    return True
+
+
+def execute(notebook: str, out_path: Path, parameters: dict, log_output: bool = False) -> None:
+    """Run a source notebook with papermill into out_path (never over the source)."""
+    import papermill as pm
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    pm.execute_notebook(str(NOTEBOOKS / notebook), str(out_path), parameters=parameters, kernel_name=KERNEL,
+                        cwd=str(NOTEBOOKS), log_output=log_output, progress_bar=False)
+
+
+def run_study(profile: str = "quick", conditions=CONDITIONS, seeds=(42,), variants=VARIANTS,
+              out: str | Path = ROOT / "runs", data_root: str | Path = ROOT / "data",
+              checkpoint_root: str | Path = ROOT / "checkpoints", overrides: dict | None = None,
+              log_output: bool = False) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """Run every (variant, seed, condition), skipping finished ones; return the summary and what failed."""
+    out, data_root, checkpoint_root = (Path(p).resolve() for p in (out, data_root, checkpoint_root))
+    for c in conditions:
+        if c not in CONDITIONS:
+            raise ParamsError(f"unknown condition {c!r}: choose from {', '.join(CONDITIONS)}")
+    for v in variants:
+        if v not in VARIANTS:
+            raise ParamsError(f"unknown variant {v!r}: choose from {', '.join(VARIANTS)}")
+    for c in conditions:  # validate every params combination before running anything
+        for v in variants:
+            for s in seeds:
+                study_params(c, profile, v, s, overrides)
+    jobs = [(v, s, c) for v in variants for s in seeds for c in conditions]
+    failures: list[tuple[str, str]] = []
+    t_study = time.perf_counter()
+    common = {"profile": profile, "data_root": str(data_root), "overrides": overrides or {}}
+    for v in variants:
+        for s in seeds:
+            ddir = dataset_dir(out, profile, v, s)
+            if not (ddir / "references.json").exists():
+                _log(f"[data] {profile}/{v}/seed{s}: 01_data")
+                try:
+                    execute("01_data.ipynb", ddir / "01_data.ipynb",
+                            {**common, "variant": v, "seed": s, "out_dir": str(ddir)}, log_output)
+                except Exception as e:  # noqa: BLE001 - reported, the rest still runs
+                    failures.append((f"{v}/seed{s}/01_data", _short(e)))
+                    _log(f"  FAILED: {_short(e)} (see {ddir / '01_data.ipynb'})")
+                    continue
+            for c in conditions:
+                i = jobs.index((v, s, c)) + 1
+                rdir = run_dir(out, profile, v, s, c)
+                label = f"[{i}/{len(jobs)}] {profile}/{v}/seed{s}/{c}"
+                try:
+                    if finished(rdir, study_params(c, profile, v, s, overrides).hash()):
+                        _log(f"{label}: done before, skipped")
+                        continue
+                    t0 = time.perf_counter()
+                    ckpt = checkpoint_dir(profile, v, s, c, checkpoint_root)
+                    nb = {**common, "condition": c, "variant": v, "seed": s, "checkpoint_dir": str(ckpt),
+                          "out_dir": str(rdir)}
+                    _log(f"{label}: 02_train")
+                    execute("02_train.ipynb", rdir / "02_train.ipynb", nb, log_output)
+                    _log(f"{label}: 03_evaluate")
+                    execute("03_evaluate.ipynb", rdir / "03_evaluate.ipynb", nb, log_output)
+                    _log(f"{label}: finished in {time.perf_counter() - t0:.0f} s")
+                except Exception as e:  # noqa: BLE001 - reported, the rest still runs
+                    failures.append((f"{v}/seed{s}/{c}", _short(e)))
+                    _log(f"{label}: FAILED: {_short(e)} (the executed notebook in {rdir} shows the failing cell)")
+    profile_dir = Path(out) / profile
+    try:
+        execute("04_figures.ipynb", profile_dir / "04_figures.ipynb",
+                {"runs_dir": str(profile_dir), "seed": seeds[0], "save_figures": True}, log_output)
+    except Exception as e:  # noqa: BLE001
+        failures.append(("04_figures", _short(e)))
+        _log(f"04_figures FAILED: {_short(e)}")
+    _log(f"\nstudy finished in {(time.perf_counter() - t_study) / 60:.1f} min; results in {profile_dir}\n")
+    try:
+        summary = write_results_table(profile_dir)
+        print(to_markdown(summary))
+    except RunFolderError as e:
+        summary = pd.DataFrame()
+        failures.append(("results table", str(e)))
+    if failures:
+        _log(f"\n{len(failures)} failed:")
+        for what, why in failures:
+            _log(f"  {what}: {why}")
+    else:
+        _log("every run finished")
+    return summary, failures
+
+
+def collect_results(profile_dir: str | Path) -> pd.DataFrame:
+    """One row per (variant, condition, seed) from every metrics.json and references.json under a profile."""
+    profile_dir = Path(profile_dir)
+    records = []
+    for path in sorted(profile_dir.glob("*/seed*/*/metrics.json")):
+        try:
+            r = json.loads(path.read_text())
+            records.append({"variant": r["variant"], "condition": r["condition"], "seed": r["seed"], **r["metrics"]})
+        except (json.JSONDecodeError, KeyError) as e:
+            raise RunFolderError(f"{path} is corrupted ({e})") from None
+    for path in sorted(profile_dir.glob("*/seed*/references.json")):
+        try:
+            records += json.loads(path.read_text())["rows"]
+        except (json.JSONDecodeError, KeyError) as e:
+            raise RunFolderError(f"{path} is corrupted ({e})") from None
+    if not records:
+        raise RunFolderError(f"no results under {profile_dir}: run `python -m smlib.study --profile "
+                             f"{profile_dir.name}` first")
+    frame = pd.DataFrame(records)
+    return frame[["variant", "condition", "seed"] + [c for c in frame.columns if c not in ("variant", "condition", "seed")]]
+
+
+def write_results_table(profile_dir: str | Path) -> pd.DataFrame:
+    """results.csv/.tex (mean ± std over seeds) and results.md under the profile folder."""
+    profile_dir = Path(profile_dir)
+    frame = collect_results(profile_dir)
+    metrics = [m for m in TABLE_METRICS if m in frame.columns]
+    summary = write_tables(frame, metrics, profile_dir, "results",
+                           caption=f"shared-matryoshka, profile {profile_dir.name}: validation people")
+    frame.to_csv(profile_dir / "results_long.csv", index=False)
+    (profile_dir / "results.md").write_text(to_markdown(summary) + "\n")
+    return summary
+
+
+def update_readme(profile_dir: str | Path, readme: str | Path = ROOT / "README.md") -> None:
+    """Replace the README's results block with the table generated from runs/<profile>."""
+    profile_dir = Path(profile_dir)
+    summary = write_results_table(profile_dir)
+    readme = Path(readme)
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise RuntimeError(f"{readme} has no {README_START} ... {README_END} block")
+    block = (f"{README_START}\n<!-- generated by `python -m smlib.study --table-only --profile {profile_dir.name}"
+             f" --update-readme`; do not edit by hand -->\n\n{to_markdown(summary)}\n\n{README_END}")
+    readme.write_text(re.sub(re.escape(README_START) + ".*?" + re.escape(README_END), lambda _: block, text,
+                             flags=re.S))
+
+
+def _short(e: Exception) -> str:
+    lines = [ln for ln in str(e).strip().splitlines() if ln.strip()]
+    return f"{type(e).__name__}: {lines[-1] if lines else ''}"[:300]
+
+
+def _log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def main(argv=None) -> int:
+    """Command line: python -m smlib.study --profile quick [--conditions a,b] [--seeds 42,43] [--variants ...]."""
+    ap = argparse.ArgumentParser(prog="python -m smlib.study", description=__doc__)
+    ap.add_argument("--profile", default="quick", help=f"one of {available('profiles')}")
+    ap.add_argument("--conditions", default="all", help="comma list or 'all'")
+    ap.add_argument("--seeds", default="42", help="comma list of ints")
+    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma list of text variants")
+    ap.add_argument("--out", default=str(ROOT / "runs"), help="root of the run record")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=YAML",
+                    help="override a param, e.g. --set model.base_model=BAAI/bge-small-en-v1.5 (repeatable)")
+    ap.add_argument("--table-only", action="store_true", help="only rebuild the results table from the runs")
+    ap.add_argument("--update-readme", action="store_true", help="with --table-only: rewrite README's results block")
+    ap.add_argument("--log-output", action="store_true", help="echo notebook outputs to the console")
+    args = ap.parse_args(argv)
+    try:
+        if args.table_only:
+            profile_dir = Path(args.out) / args.profile
+            if args.update_readme:
+                update_readme(profile_dir)
+            print(to_markdown(write_results_table(profile_dir)))
+            return 0
+        import yaml
+
+        overrides = {}
+        for item in args.set:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ParamsError(f"--set {item!r}: expected KEY=VALUE")
+            overrides[key] = yaml.safe_load(value)
+        conditions = CONDITIONS if args.conditions == "all" else tuple(_csv(args.conditions))
+        try:
+            seeds = tuple(int(s) for s in _csv(args.seeds))
+        except ValueError:
+            raise ParamsError(f"--seeds {args.seeds!r}: expected a comma list of integers") from None
+        _, failures = run_study(args.profile, conditions, seeds, tuple(_csv(args.variants)), args.out,
+                                overrides=overrides, log_output=args.log_output)
+        if failures:
+            return 1
+    except (ParamsError, RunFolderError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

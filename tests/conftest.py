@@ -1,0 +1,40 @@
+"""Shared fixtures: smoke params, people and datasets built once per session."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from smlib.config import CONDITIONS, load_params
+from smlib.data import build_dataset, generate_people
+
+# Keeps model tests fast: short texts, tiny batches, few steps (the smoke profile's tiny in-process BERT).
+FAST = {"model.max_length": 16, "train.batch_size": 2, "train.max_steps": 2, "train.log_every": 1}
+
+
+def fast_params(condition: str, **overrides):
+    """Smoke params for a condition, shrunk for speed; keyword overrides use '__' for '.'."""
+    return load_params(condition, "smoke", overrides={**FAST, **{k.replace("__", "."): v for k, v in overrides.items()}})
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """The machine has 2 shared cores: one intra-op thread avoids oversubscription."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def conditions():
+    return CONDITIONS
+
+
+@pytest.fixture(scope="session")
+def people_2000():
+    return generate_people(2000, 123)
+
+
+@pytest.fixture(scope="session")
+def smoke_dataset():
+    return build_dataset(load_params("v3_contrastive", "smoke"))
