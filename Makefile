@@ -20,7 +20,7 @@ run: $(STAMP)
 	$(PY) -m smlib.study --profile quick
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --nbval-lax --nbval-kernel-name $(KERNEL) tests notebooks
 
 lab: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[lab]'

@@ -5,10 +5,12 @@ from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from .data.schema import PersonSchema
 from .data.texts import revealed_signature
+from .metrics import ranks_from_similarities
 
 DEFAULT_NGRAM_RANGES = {"word": (1, 2), "char_wb": (3, 5)}
 
@@ -27,11 +29,8 @@ def tfidf_similarity(dating_texts: Sequence[str], hiring_texts: Sequence[str], a
 
 def true_match_ranks(sim: np.ndarray) -> np.ndarray:
     """1-based rank of the diagonal entry in each row; ties count against it."""
-    sim = np.asarray(sim, dtype=float)
-    diagonal = np.diag(sim)[:, None]  # (N, 1)
-    greater = (sim > diagonal).sum(axis=1)
-    equal_others = (sim == diagonal).sum(axis=1) - 1
-    return 1 + greater + equal_others
+    sims = torch.as_tensor(np.asarray(sim, dtype=float))  # (N, N)
+    return ranks_from_similarities(sims, torch.arange(sims.shape[0])).numpy()
 
 
 def top1_and_mrr(sim: np.ndarray) -> tuple[float, float]:

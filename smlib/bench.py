@@ -107,7 +107,7 @@ def cpu_model() -> str:
 
 
 def run(steps: int = 5, warmup: int = 1, batch_size: int = 16, condition: str = "v3_contrastive",
-        profile: str = "quick", base_model: str = "bundled", n_people: int = 1000) -> dict:
+        profile: str = "paper", base_model: str = "bundled", n_people: int = 1000) -> dict:
     """Round-robin the settings over the same batches; return the environment and one row per setting."""
     rounds = warmup + steps
     n_mined = max(1, batch_size * rounds * 2)  # only a few batches are used, so mine only what they need
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=1, help="unmeasured steps per setting first")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--condition", default="v3_contrastive")
-    ap.add_argument("--profile", default="quick")
+    ap.add_argument("--profile", default="paper", help="params profile (paper: the original settings, max_length 256)")
     ap.add_argument("--base-model", default="bundled")
     ap.add_argument("--n-people", type=int, default=1000)
     ap.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")

@@ -70,8 +70,7 @@ def metrics_from_embeddings(emb: dict[str, np.ndarray], matryoshka_dims: list[in
     row = {pid: r for r, pid in enumerate(emb["person_ids"].tolist())}
     out = {"n_val_people": len(row)}
     out |= cross_domain_metrics(t["dating_prefix"], t["hiring_prefix"], n_resamples, seed, "prefix_")
-    full = cross_domain_metrics(t["dating"], t["hiring"], n_resamples, seed, "full_")
-    out |= {k: v for k, v in full.items() if k.endswith(("top1", "mrr"))}
+    out |= cross_domain_metrics(t["dating"], t["hiring"], n_resamples, seed, "full_")
     for domain in DOMAINS:
         trip = emb[f"triplets_{domain}"]
         idx = torch.tensor([[row[int(i)] for i in t3] for t3 in trip], dtype=torch.long)  # (T, 3)

@@ -11,6 +11,18 @@ from smlib.data import build_dataset, generate_people
 FAST = {"model.max_length": 16, "train.batch_size": 2, "train.max_steps": 2, "train.log_every": 1}
 
 
+# the loss components each condition reports (CombinedLoss keys = history columns)
+LOSS_PARTS = {
+    "v3_contrastive": {"within", "cross", "total"},
+    "v3_mse": {"within", "cross", "total"},
+    "v3_no_prefix": {"within", "total"},
+    "single_dating": {"within", "total"},
+    "single_hiring": {"within", "total"},
+    "projection_heads": {"within", "cross", "total"},
+    "adversarial": {"within", "cross", "adversarial", "total"},
+}
+
+
 def fast_params(condition: str, **overrides):
     """Smoke params for a condition, shrunk for speed; keyword overrides use '__' for '.'."""
     return load_params(condition, "smoke", overrides={**FAST, **{k.replace("__", "."): v for k, v in overrides.items()}})

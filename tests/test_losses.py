@@ -13,6 +13,8 @@ from smlib.losses import (
     info_nce,
 )
 
+from conftest import LOSS_PARTS
+
 
 def _unit(rows):
     t = torch.tensor(rows, dtype=torch.float64)
@@ -162,15 +164,7 @@ def test_adversarial_classifier_can_learn():
     assert float(loss.detach()) < 0.5 * first
 
 
-EXPECTED_PARTS = {
-    "v3_contrastive": {"within", "cross", "total"},
-    "v3_mse": {"within", "cross", "total"},
-    "v3_no_prefix": {"within", "total"},
-    "single_dating": {"within", "total"},
-    "single_hiring": {"within", "total"},
-    "projection_heads": {"within", "cross", "total"},
-    "adversarial": {"within", "cross", "adversarial", "total"},
-}
+EXPECTED_PARTS = LOSS_PARTS
 CROSS_TYPE = {"v3_contrastive": PrefixInfoNCE, "v3_mse": PrefixMSE, "projection_heads": PrefixInfoNCE,
               "adversarial": PrefixInfoNCE}
 

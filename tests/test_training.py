@@ -13,17 +13,9 @@ from smlib.losses import build_loss
 from smlib.models import build_model
 from smlib.training import lr_lambda, plan_steps, train
 
-from conftest import fast_params
+from conftest import LOSS_PARTS, fast_params
 
-LOSS_COLUMNS = {
-    "v3_contrastive": {"within", "cross", "total"},
-    "v3_mse": {"within", "cross", "total"},
-    "v3_no_prefix": {"within", "total"},
-    "single_dating": {"within", "total"},
-    "single_hiring": {"within", "total"},
-    "projection_heads": {"within", "cross", "total"},
-    "adversarial": {"within", "cross", "adversarial", "total"},
-}
+LOSS_COLUMNS = LOSS_PARTS
 # v3_contrastive trains exactly as a user would (train builds the full model); the others get a model whose
 # 30k x 384 word-embedding table is frozen: train() honours requires_grad and AdamW on that table is most of a
 # CPU step's time.

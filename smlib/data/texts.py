@@ -9,10 +9,10 @@ from __future__ import annotations
 import random
 import string
 
+from ..config import DOMAINS
 from .schema import BIG_FIVE, PersonSchema
 
 VARIANTS = ("verbatim", "disjoint")
-DOMAINS = ("dating", "hiring")
 HIGH_SCORE = 65
 LOW_SCORE = 35
 

@@ -6,6 +6,11 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel
+from transformers.utils import logging as hf_logging
+
+# Loading local weights needs no per-tensor progress bar or load report in every notebook; errors still show.
+hf_logging.disable_progress_bar()
+hf_logging.set_verbosity_error()
 
 TINY_CONFIG = dict(hidden_size=384, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256,
                    max_position_embeddings=512)
@@ -35,7 +40,7 @@ def load_encoder(base_model: str, seed: int) -> tuple[torch.nn.Module, object]:
     if base_model == "tiny":
         tokenizer = load_tokenizer("tiny")
         with _seeded(seed):
-            model = BertModel(BertConfig(vocab_size=tokenizer.vocab_size, **TINY_CONFIG), add_pooling_layer=False)
+            model = BertModel(BertConfig(vocab_size=tokenizer.vocab_size, **TINY_CONFIG))
         return model, tokenizer
     source = bundled_model_path() if base_model == "bundled" else base_model
     try:

@@ -1,0 +1,81 @@
+"""The study runner's bookkeeping: resume, refusal to overwrite, results collection, CLI errors."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from smlib import study
+from smlib.study import RunFolderError, collect_results, finished, main, run_dir, study_params
+
+
+def _write_metrics(folder, params, **metrics):
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"variant": params.data.variant, "condition": params.condition, "seed": params.seed,
+              "params_hash": params.hash(), "metrics": metrics}
+    (folder / "metrics.json").write_text(json.dumps(record))
+
+
+def test_finished_only_for_matching_params(tmp_path):
+    params = study_params("v3_mse", "smoke", "disjoint", 7)
+    folder = run_dir(tmp_path, "smoke", "disjoint", 7, "v3_mse")
+    assert folder.parts[-4:] == ("smoke", "disjoint", "seed7", "v3_mse")
+    assert not finished(folder, params.hash())
+    _write_metrics(folder, params, prefix_d2h_top1=0.5)
+    assert finished(folder, params.hash())
+    other = study_params("v3_mse", "smoke", "disjoint", 7, {"train.lr": 0.5})
+    with pytest.raises(RunFolderError, match="records other params"):
+        finished(folder, other.hash())
+
+
+def test_corrupted_metrics_is_reported_and_left_alone(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "metrics.json").write_text("{not json")
+    with pytest.raises(RunFolderError, match="corrupted"):
+        finished(folder, "abc")
+    assert (folder / "metrics.json").read_text() == "{not json"
+
+
+def test_collect_results_reads_runs_and_references(tmp_path):
+    profile_dir = tmp_path / "smoke"
+    for condition, top1 in (("v3_contrastive", 0.9), ("v3_mse", 0.1)):
+        params = study_params(condition, "smoke", "verbatim", 42)
+        _write_metrics(run_dir(tmp_path, "smoke", "verbatim", 42, condition), params, prefix_d2h_top1=top1)
+    ref = {"rows": [{"variant": "verbatim", "condition": "chance", "seed": 42, "prefix_d2h_top1": 0.05}]}
+    (profile_dir / "verbatim" / "seed42" / "references.json").write_text(json.dumps(ref))
+    frame = collect_results(profile_dir)
+    assert sorted(frame["condition"]) == ["chance", "v3_contrastive", "v3_mse"]
+    assert frame.set_index("condition").loc["v3_mse", "prefix_d2h_top1"] == 0.1
+    summary = study.write_results_table(profile_dir)
+    assert list(summary["condition"]) == ["v3_contrastive", "v3_mse", "chance"]
+    assert (profile_dir / "results.md").read_text().count("\n") >= 4
+
+
+def test_collect_results_on_empty_folder_names_the_fix(tmp_path):
+    with pytest.raises(RunFolderError, match="python -m smlib.study --profile empty"):
+        collect_results(tmp_path / "empty")
+
+
+def test_update_readme_replaces_only_the_block(tmp_path):
+    params = study_params("v3_contrastive", "smoke", "verbatim", 42)
+    _write_metrics(run_dir(tmp_path, "smoke", "verbatim", 42, "v3_contrastive"), params, prefix_d2h_top1=0.75)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{study.README_START}\nold table\n{study.README_END}\noutro\n")
+    study.update_readme(tmp_path / "smoke", readme)
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "old table" not in text
+    assert "0.750" in text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--profile", "smoke", "--conditions", "v9_magic"], "unknown condition 'v9_magic'"),
+    (["--profile", "nosuch"], "unknown profile 'nosuch'"),
+    (["--profile", "smoke", "--variants", "mixed"], "unknown variant 'mixed'"),
+    (["--profile", "smoke", "--seeds", "one"], "--seeds 'one'"),
+    (["--profile", "smoke", "--set", "train.lr=fast"], "train.lr"),
+])
+def test_cli_rejects_bad_input_before_running_anything(tmp_path, capsys, argv, message):
+    assert main(argv + ["--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
