@@ -164,7 +164,8 @@ def collect_results(profile_dir: str | Path) -> pd.DataFrame:
     if not records:
         raise RunFolderError(f"no results under {profile_dir}: run `python -m smlib.study --profile "
                              f"{profile_dir.name}` first")
-    frame = pd.DataFrame(records)
+    order = {v: i for i, v in enumerate(VARIANTS)}
+    frame = pd.DataFrame(sorted(records, key=lambda r: order.get(r["variant"], len(order))))
     return frame[["variant", "condition", "seed"] + [c for c in frame.columns if c not in ("variant", "condition", "seed")]]
 
 
