@@ -111,7 +111,7 @@ def write_results(record: dict, emb: dict[str, np.ndarray], out_dir: str | Path)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / "embeddings.tmp.npz"
-    np.savez_compressed(tmp, **{k: (v.astype(np.float16) if v.dtype == np.float32 else v) for k, v in emb.items()})
+    np.savez_compressed(tmp, **emb)  # full float32, so metrics.json is exactly recomputable
     tmp.replace(out_dir / "embeddings.npz")
     tmp = out_dir / "metrics.json.tmp"
     tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
@@ -119,12 +119,12 @@ def write_results(record: dict, emb: dict[str, np.ndarray], out_dir: str | Path)
 
 
 def load_embeddings(path: str | Path) -> dict[str, np.ndarray]:
-    """Read embeddings.npz back as float32 arrays (ids stay integers)."""
+    """Read embeddings.npz back (float32 embeddings, integer ids and triplets)."""
     with np.load(path) as z:
         missing = [k for k in EMBEDDING_KEYS if k not in z.files]
         if missing:
             raise ValueError(f"{path}: not an smlib embeddings file (missing {missing})")
-        return {k: (z[k].astype(np.float32) if z[k].dtype == np.float16 else z[k]) for k in z.files}
+        return {k: z[k] for k in z.files}
 
 
 def reference_rows(dataset: Dataset, params: Params, zero_shot_model=None) -> list[dict]:
