@@ -365,3 +365,14 @@ def test_write_refuses_to_overwrite_a_different_dataset(smoke_dataset, tmp_path)
     assert read_dataset(folder).texts == smoke_dataset.texts  # untouched
     write_dataset(other, folder, overwrite=True)
     assert read_dataset(folder).texts == other.texts
+
+
+def test_load_or_build_returns_the_same_dataset_fresh_or_cached(tmp_path):
+    """A fresh build and a later cached read must look identical (manifest key order included)."""
+    from smlib.data import load_or_build
+    params = load_params("v3_contrastive", "smoke")
+    fresh, folder = load_or_build(params, tmp_path)
+    cached, again = load_or_build(params, tmp_path)
+    assert folder == again
+    assert list(fresh.manifest["counts"].items()) == list(cached.manifest["counts"].items())
+    assert fresh.manifest == cached.manifest and fresh.triplets == cached.triplets

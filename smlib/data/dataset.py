@@ -96,7 +96,7 @@ def _add_hard_negatives(triplets, people, domain, texts, hard_negatives, fractio
     return out
 
 
-def build_dataset(params: Params, progress: bool = False) -> Dataset:
+def build_dataset(params: Params) -> Dataset:
     """Generate people and texts, split by person, and mine triplets and pairs within each split."""
     d = params.data
     t0 = time.perf_counter()
@@ -211,7 +211,7 @@ def read_dataset(folder: str | Path) -> Dataset:
     return Dataset(people, texts, split, triplets, cross, _read_lines(folder, "hard_negatives.jsonl"), manifest)
 
 
-def load_or_build(params: Params, root: str | Path, progress: bool = False) -> tuple[Dataset, Path]:
+def load_or_build(params: Params, root: str | Path) -> tuple[Dataset, Path]:
     """Read the dataset for these params from root/<dataset_id>, building and writing it first if absent."""
     folder = Path(root) / dataset_id(params)
     if (folder / "manifest.json").exists():
@@ -219,6 +219,5 @@ def load_or_build(params: Params, root: str | Path, progress: bool = False) -> t
         if ds.manifest.get("params") != data_params(params):
             raise DatasetError(f"{folder}: manifest params differ from the requested data params")
         return ds, folder
-    ds = build_dataset(params, progress=progress)
-    write_dataset(ds, folder)
-    return ds, folder
+    write_dataset(build_dataset(params), folder)
+    return read_dataset(folder), folder  # the same object a later cached call returns (and a check of the write)
