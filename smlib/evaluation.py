@@ -13,7 +13,7 @@ from . import __version__
 from .baselines import identifiability_ceiling, tfidf_similarity
 from .config import DOMAINS, Params
 from .data import Dataset
-from .metrics import (bootstrap_ci, cka_across_dims, prefix_variance, ranks_from_similarities, triplet_accuracy,
+from .metrics import (bootstrap_ci, cka_across_dims, cross_domain_margin, prefix_variance, ranks_from_similarities, triplet_accuracy,
                       truncate_normalize)
 
 EMBEDDING_KEYS = ("person_ids", "dating", "hiring", "dating_prefix", "hiring_prefix",
@@ -45,21 +45,15 @@ def retrieval_metrics(sims: torch.Tensor, n_resamples: int, seed: int, prefix: s
     return out
 
 
-def _margins(sims: torch.Tensor) -> torch.Tensor:
-    """Per query: similarity to the true match minus the best wrong similarity."""
-    wrong = sims.clone()
-    wrong.fill_diagonal_(float("-inf"))
-    return sims.diagonal() - wrong.max(dim=1).values  # (N,)
-
-
 def cross_domain_metrics(dating: torch.Tensor, hiring: torch.Tensor, n_resamples: int, seed: int,
                          prefix: str) -> dict[str, float]:
     """Both directions of cross-domain retrieval for row-aligned dating/hiring embeddings."""
     sims = truncate_normalize(dating) @ truncate_normalize(hiring).T  # (N, N) dating x hiring
+    ids = torch.arange(sims.shape[0])
     out = {}
-    for direction, s in (("d2h", sims), ("h2d", sims.T)):
+    for direction, s, (query, gallery) in (("d2h", sims, (dating, hiring)), ("h2d", sims.T, (hiring, dating))):
         out |= retrieval_metrics(s, n_resamples, seed, f"{prefix}{direction}_")
-        out[f"{prefix}{direction}_margin"] = _margins(s).mean().item()
+        out[f"{prefix}{direction}_margin"] = cross_domain_margin(query, gallery, ids)
     return out
 
 
