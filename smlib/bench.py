@@ -1,10 +1,22 @@
-"""Seconds per training step: the original's five fp32 passes vs smlib's one length-sorted pass (fp32, bf16)."""
+"""Training speed: seconds per step of each way of training, and (optionally) wall time to reach top-1 0.8.
+
+Table 1 (always): every setting takes the same batches, round-robin, so machine noise hits all alike.
+  original               five padded fp32 passes per step (anchor, positive, negative, cross x 2), all layers
+  sentence-transformers  MatryoshkaLoss(MultipleNegativesRankingLoss) on the triplets + MNRL on the 64-d prefix
+                         of the cross pairs (needs the optional `bench` extra: pip install -e '.[bench]')
+  smlib all (fp32)       one length-sorted pass over a step's distinct texts, all layers, fp32
+  smlib all / top2 / top1 / top0   the same at train.precision auto, training only the top N blocks over
+                         cached trunk states (top0: frozen encoder + pooling adapter)
+Table 2 (--time-to-accuracy): wall seconds of v3_contrastive training on disjoint text until validation
+prefix top-1 (mean of both directions) first reaches the target, per smlib setting at its best lr of a
+small sweep; for the original and sentence-transformers it is derived (their s/step x the steps full
+fine-tuning needed with the same objective), and says so.
+"""
 from __future__ import annotations
 
 import argparse
 import json
 import platform
-import random
 import statistics
 import time
 from pathlib import Path
@@ -12,87 +24,135 @@ from pathlib import Path
 import torch
 
 from .config import load_params
-from .data import build_dataset
+from .data import load_or_build
 from .losses import build_loss
-from .models import build_model
-from .training import _batches, seed_everything
+from .models import build_model, resolve_precision
+from .training import Embedder, iter_batches, param_groups, seed_everything, train
+from .trunk_cache import load_or_build_cache
 
-GROUPS = ("anchor", "positive", "negative", "cross_dating", "cross_hiring")
-SETTINGS = {"original": "fp32", "smlib fp32": "fp32", "smlib bf16": "bf16"}  # name -> precision
-
-
-def make_batches(params, dataset, n: int) -> list[dict[str, list[str]]]:
-    """The first n training batches as training.train draws them: five groups of texts each."""
-    tp = params.train
-    rng = random.Random(params.seed)
-    triplet_batches = {d: _batches(dataset.triplets["train"][d], tp.batch_size, rng) for d in tp.domains}
-    cross_batches = _batches(dataset.cross_pairs["train"], tp.batch_size, rng, key=lambda pair: pair[0])
-    batches = []
-    for step in range(n):
-        domain = tp.domains[step % len(tp.domains)]
-        triplets, pairs = next(triplet_batches[domain]), next(cross_batches)
-        batches.append({
-            **{g: [dataset.text(domain, t[i]) for t in triplets] for i, g in enumerate(GROUPS[:3])},
-            "cross_dating": [dataset.text("dating", p[0]) for p in pairs],
-            "cross_hiring": [dataset.text("hiring", p[1]) for p in pairs],
-        })
-    return batches
+ROOT = Path(__file__).resolve().parent.parent
+SMLIB_SETTINGS = {"smlib all": "all", "smlib top2": 2, "smlib top1": 1, "smlib top0": 0}  # name -> trainable_layers
+# learning-rate sweeps for --time-to-accuracy (at most 3 values each; DESIGN section 7 and issue 9 measured these)
+LR_SWEEP = {"smlib all": (1e-4, 2e-4), "smlib top2": (3e-4, 5e-4), "smlib top1": (5e-4, 1e-3), "smlib top0": (1e-3,)}
 
 
-def embed_separately(model, groups: list[list[str]]) -> torch.Tensor:
-    """The original's way: one pass per group, padded to the longest text of that group."""
-    chunk = model.encode_chunk
-    try:
-        out = []
-        for texts in groups:
-            model.encode_chunk = len(texts)  # one padded pass over the whole group
-            out.append(model.embed(texts))  # (B, H)
-        return torch.cat(out)  # (5B, H)
-    finally:
-        model.encode_chunk = chunk
+def bench_params(trainable_layers, precision: str, lr: float | None = None, **overrides):
+    """v3_contrastive on the bench's data (quick profile unless overridden), one setting's layers and precision."""
+    base = {"data.variant": "disjoint", "train.trainable_layers": trainable_layers, "train.precision": precision,
+            "train.max_steps": None}
+    if lr is not None:
+        base["train.lr"] = lr
+        if trainable_layers == 0:
+            base["train.head_lr"] = lr  # only the adapter trains: its rate is the one swept
+    profile = overrides.pop("profile", "quick")
+    return load_params("v3_contrastive", profile, overrides={**base, **overrides})
 
 
-def embed_together(model, groups: list[list[str]]) -> torch.Tensor:
-    """smlib's way: all groups in one call, length-sorted chunks of encode_chunk."""
-    return model.embed([t for texts in groups for t in texts])  # (5B, H)
-
-
-class Setting:
-    """One way of training: its own model, loss, optimizer and embedding function."""
-
-    def __init__(self, name: str, params):
-        self.name = name
-        seed_everything(params.seed)
-        self.model = build_model(params)
-        self.model.train()
-        self.loss_fn = build_loss(params).to(self.model.device)
-        self.trainable = [p for p in list(self.model.parameters()) + list(self.loss_fn.parameters()) if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(self.trainable, lr=params.train.lr, weight_decay=params.train.weight_decay)
-        self.grad_clip = params.train.grad_clip
-        self.embed = embed_separately if name == "original" else embed_together
-        self.seconds: list[float] = []
-
-    def step(self, batch: dict[str, list[str]]) -> float:
-        """One full training step (forward, backward, clip, AdamW); returns its wall-clock seconds."""
-        sync(self.model.device)
-        t0 = time.perf_counter()
-        pooled = self.embed(self.model, [batch[g] for g in GROUPS])  # (5B, H)
-        b = len(batch["anchor"])
-        task = self.model.task_embedding(pooled[: 3 * b])  # (3B, D)
-        cross = self.model.identity_embedding(pooled[3 * b:])  # (2B, K)
-        parts = self.loss_fn(task[:b], task[b:2 * b], task[2 * b:], cross[:b], cross[b:])
-        self.optimizer.zero_grad(set_to_none=True)
-        parts["total"].backward()
-        torch.nn.utils.clip_grad_norm_(self.trainable, self.grad_clip)
-        self.optimizer.step()
-        sync(self.model.device)
-        return time.perf_counter() - t0
+def step_batches(params, dataset, n: int) -> list[list[tuple[str, int]]]:
+    """The first n steps' text references, as training draws them: anchors, positives, negatives, cross dating, hiring."""
+    out = []
+    for (domain, triplets, pairs), _ in zip(iter_batches(params, dataset), range(n)):
+        refs = [(domain, t[i]) for i in range(3) for t in triplets]
+        refs += [("dating", p[0]) for p in pairs] + [("hiring", p[1]) for p in pairs]
+        out.append(refs)
+    return out
 
 
 def sync(device: torch.device) -> None:
     """Wait for queued GPU work so timings are real."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+class SmlibSetting:
+    """smlib's training step (the loop's own Embedder, loss and optimizer) for one layers/precision setting."""
+
+    def __init__(self, name: str, params, dataset, cache_root: Path, original: bool = False):
+        self.name, self.params, self.dataset, self.original = name, params, dataset, original
+        seed_everything(params.seed)
+        self.model = build_model(params)
+        self.model.train()
+        self.loss_fn = build_loss(params).to(self.model.device)
+        t0 = time.perf_counter()
+        cache = load_or_build_cache(self.model, dataset, cache_root, progress=False) if self.model.cached_trunk else None
+        self.cache_seconds = time.perf_counter() - t0
+        self.embedder = Embedder(self.model, dataset, cache)
+        groups = param_groups(self.model, self.loss_fn, params.train)
+        self.trainable = [p for g in groups for p in g["params"]]
+        self.optimizer = torch.optim.AdamW(groups, weight_decay=params.train.weight_decay)
+        self.precision = self.model.precision
+        self.seconds: list[float] = []
+
+    def _embed_original(self, refs):
+        """The original's way: one padded pass per group of B texts, duplicates and all."""
+        b = len(refs) // 5
+        chunk = self.model.encode_chunk
+        try:
+            self.model.encode_chunk = b
+            groups = [refs[i * b:(i + 1) * b] for i in range(5)]
+            return torch.cat([self.model.embed([self.dataset.text(d, i) for d, i in g]) for g in groups])  # (5B, H)
+        finally:
+            self.model.encode_chunk = chunk
+
+    def step(self, refs) -> float:
+        """One full training step (forward, backward, clip, AdamW); returns its wall-clock seconds."""
+        sync(self.model.device)
+        t0 = time.perf_counter()
+        pooled = self._embed_original(refs) if self.original else self.embedder(refs)  # (5B, H)
+        b = len(refs) // 5
+        task = self.model.task_embedding(pooled[: 3 * b])  # (3B, D)
+        cross = self.model.identity_embedding(pooled[3 * b:])  # (2B, K)
+        parts = self.loss_fn(task[:b], task[b:2 * b], task[2 * b:], cross[:b], cross[b:])
+        self.optimizer.zero_grad(set_to_none=True)
+        parts["total"].backward()
+        torch.nn.utils.clip_grad_norm_(self.trainable, self.params.train.grad_clip)
+        self.optimizer.step()
+        sync(self.model.device)
+        return time.perf_counter() - t0
+
+
+class SentenceTransformersSetting:
+    """What a researcher would otherwise write: sentence-transformers losses on the same batches, fp32, all layers."""
+
+    def __init__(self, params, dataset):
+        from sentence_transformers import SentenceTransformer
+        from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss, MultipleNegativesRankingLoss
+
+        from .models import bundled_model_path
+
+        self.name, self.dataset, self.params = "sentence-transformers", dataset, params
+        seed_everything(params.seed)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        source = str(bundled_model_path()) if params.model.base_model == "bundled" else params.model.base_model
+        self.model = SentenceTransformer(source, device=device)
+        self.model.max_seq_length = params.model.max_length
+        self.model.train()
+        scale = 1.0 / params.loss.temperature
+        mp = params.model
+        self.within = MatryoshkaLoss(self.model, MultipleNegativesRankingLoss(self.model, scale=scale), mp.matryoshka_dims)
+        self.cross = MatryoshkaLoss(self.model, MultipleNegativesRankingLoss(self.model, scale=scale), [mp.prefix_dim])
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=params.train.lr,
+                                           weight_decay=params.train.weight_decay)
+        self.device = torch.device(device)
+        self.precision, self.cache_seconds = "fp32", 0.0
+        self.seconds: list[float] = []
+
+    def _features(self, refs):
+        texts = [self.dataset.text(d, i) for d, i in refs]
+        return {k: v.to(self.device) for k, v in self.model.tokenize(texts).items()}
+
+    def step(self, refs) -> float:
+        sync(self.device)
+        t0 = time.perf_counter()
+        b = len(refs) // 5
+        groups = [self._features(refs[i * b:(i + 1) * b]) for i in range(5)]
+        loss = self.within(groups[:3], None) + self.cross(groups[3:], None)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.params.train.grad_clip)
+        self.optimizer.step()
+        sync(self.device)
+        return time.perf_counter() - t0
 
 
 def cpu_model() -> str:
@@ -106,75 +166,189 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def run(steps: int = 5, warmup: int = 1, batch_size: int = 16, condition: str = "v3_contrastive",
-        profile: str = "paper", base_model: str = "bundled", n_people: int = 1000) -> dict:
-    """Round-robin the settings over the same batches; return the environment and one row per setting."""
-    rounds = warmup + steps
-    n_mined = max(1, batch_size * rounds * 2)  # only a few batches are used, so mine only what they need
-    overrides = {"model.base_model": base_model, "train.batch_size": batch_size, "data.n_people": n_people,
-                 "data.n_triplets": n_mined, "data.n_val_triplets": 1, "data.n_cross_pairs": n_mined}
-    base = load_params(condition, profile, overrides)
-    if base.loss.cross_domain == "none" or base.model.architecture != "matryoshka":
-        raise SystemExit(f"bench measures a matryoshka condition with a cross-domain loss, not {condition!r}")
-    batches = make_batches(base, build_dataset(base), rounds)
-    settings = [Setting(name, load_params(condition, profile, {**overrides, "train.precision": precision}))
-                for name, precision in SETTINGS.items()]
-    for r, batch in enumerate(batches):
+def cpu_flags() -> str:
+    """The SIMD flags that decide the speed of fp32 and bf16 here (AVX2, AVX-512, AVX512-BF16, AMX)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
+    return " ".join(f for f in wanted if f in flags) or "none of avx2/avx512/amx"
+
+
+def environment(device: torch.device, params) -> dict:
+    return {"torch": torch.__version__, "device": str(device), "threads": torch.get_num_threads(),
+            "cpu": cpu_model(), "cpu_flags": cpu_flags(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+            "precision_auto": resolve_precision("auto", device), "batch_size": params.train.batch_size,
+            "max_length": params.model.max_length, "n_people": params.data.n_people, "variant": params.data.variant}
+
+
+def step_times(steps: int = 5, warmup: int = 1, cache_root: Path = ROOT / "cache" / "trunk", data_root: Path = ROOT / "data",
+               include=None, **overrides) -> dict:
+    """Table 1: median seconds per training step of each setting, round-robin over the same batches."""
+    ref = bench_params("all", "fp32", **dict(overrides))
+    dataset, _ = load_or_build(ref, data_root)
+    batches = step_batches(ref, dataset, warmup + steps)
+    settings = [SmlibSetting("original", ref, dataset, cache_root, original=True)]
+    if ref.model.base_model == "tiny":
+        print("the tiny in-process encoder has no sentence-transformers form: its row is skipped")
+    else:
+        try:
+            settings.append(SentenceTransformersSetting(ref, dataset))
+        except ImportError:
+            print("sentence-transformers is not installed (pip install -e '.[bench]'): its row is skipped")
+    settings.append(SmlibSetting("smlib all (fp32)", ref, dataset, cache_root))
+    for name, layers in SMLIB_SETTINGS.items():
+        if include and name not in include:
+            continue
+        p = bench_params(layers, "auto", **dict(overrides))
+        if name == "smlib all" and resolve_precision("auto", torch.device("cpu")) == "fp32" and not torch.cuda.is_available():
+            continue  # identical to "smlib all (fp32)" on this machine
+        settings.append(SmlibSetting(name, p, dataset, cache_root))
+    for r, refs in enumerate(batches):
         for s in settings:
-            seconds = s.step(batch)
+            seconds = s.step(refs)
             if r >= warmup:
                 s.seconds.append(seconds)
-    n_texts = len(GROUPS) * batch_size
+    n_texts = len(batches[0])
     reference = statistics.median(settings[0].seconds)
-    rows = []
-    for s in settings:
-        median = statistics.median(s.seconds)
-        rows.append({"setting": s.name, "median_s": median, "min_s": min(s.seconds), "max_s": max(s.seconds),
-                     "texts_per_s": n_texts / median, "speedup": reference / median})
+    rows = [{"setting": s.name, "precision": s.precision, "median_s": statistics.median(s.seconds),
+             "min_s": min(s.seconds), "max_s": max(s.seconds), "texts_per_s": n_texts / statistics.median(s.seconds),
+             "speedup": reference / statistics.median(s.seconds), "cache_s": s.cache_seconds} for s in settings]
     device = settings[0].model.device
-    env = {"torch": torch.__version__, "device": str(device), "threads": torch.get_num_threads(),
-           "cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-           "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-           "condition": condition, "profile": profile, "base_model": base_model, "batch_size": batch_size,
-           "texts_per_step": n_texts, "encode_chunk": base.train.encode_chunk, "max_length": base.model.max_length,
-           "n_people": n_people, "steps": steps, "warmup": warmup}
-    return {"env": env, "rows": rows}
+    return {"env": {**environment(device, ref), "texts_per_step": n_texts, "steps": steps, "warmup": warmup},
+            "rows": rows}
 
 
-def format_table(result: dict) -> str:
-    """The environment lines and the table as plain text."""
+def time_to_accuracy(step_table: dict, target: float = 0.8, cap_seconds: float = 600.0, eval_every: int = 10,
+                     cache_root: Path = ROOT / "cache" / "trunk", data_root: Path = ROOT / "data", include=None,
+                     lr_sweep: dict | None = None, **overrides) -> dict:
+    """Table 2: training seconds until validation prefix top-1 first reaches target, per setting at its best lr."""
+    lr_sweep = lr_sweep or LR_SWEEP
+    rows, tries = [], []
+    for name, layers in SMLIB_SETTINGS.items():
+        if include and name not in include:
+            continue
+        best = None
+        for lr in lr_sweep[name]:
+            p = bench_params(layers, "auto", lr, **{**overrides, "train.eval_every": eval_every})
+            dataset, _ = load_or_build(p, data_root)
+            r = train(p, dataset, progress=False, cache_root=cache_root, target_top1=target, max_seconds=cap_seconds)
+            h = r.history
+            checked = h[h["val_top1"].notna()]
+            hit = checked[checked["val_top1"] >= target]
+            row = {"setting": name, "lr": lr, "precision": r.model.precision,
+                   "reached": not hit.empty, "seconds": float(hit["train_seconds"].iloc[0]) if not hit.empty else None,
+                   "steps": int(hit["step"].iloc[0]) + 1 if not hit.empty else None,
+                   "best_top1": float(checked["val_top1"].max()), "steps_run": len(h),
+                   "train_seconds_run": float(h["train_seconds"].iloc[-1]), "cache_s": r.cache_seconds,
+                   "curve": checked[["step", "train_seconds", "val_top1"]].round(4).values.tolist()}
+            tries.append(row)
+            print(f"  {name} lr {lr:g}: " + (f"top-1 {target} after {row['steps']} steps, {row['seconds']:.0f} s"
+                                             if row["reached"] else
+                                             f"best top-1 {row['best_top1']:.2f} in {row['train_seconds_run']:.0f} s (cap)"),
+                  flush=True)
+            if best is None or _better(row, best):
+                best = row
+        rows.append({**best, "derived": False, "lrs_tried": list(lr_sweep[name])})
+    full = next((r for r in rows if r["setting"] == "smlib all"), None)
+    per_step = {r["setting"]: r["median_s"] for r in step_table["rows"]}
+    for name in ("original", "sentence-transformers"):
+        if name in per_step and full is not None and full["reached"]:
+            rows.insert(0, {"setting": name, "lr": full["lr"], "precision": "fp32", "reached": True,
+                            "seconds": per_step[name] * full["steps"], "steps": full["steps"], "derived": True,
+                            "lrs_tried": [], "best_top1": None, "cache_s": 0.0})
+    return {"target": target, "cap_seconds": cap_seconds, "eval_every": eval_every, "rows": rows, "tries": tries}
+
+
+def _better(a: dict, b: dict) -> bool:
+    if a["reached"] != b["reached"]:
+        return a["reached"]
+    if a["reached"]:
+        return a["seconds"] < b["seconds"]
+    return a["best_top1"] > b["best_top1"]
+
+
+def format_step_table(result: dict) -> str:
     env = result["env"]
     lines = [f"torch {env['torch']} | device {env['device']}" + (f" ({env['gpu']})" if env["gpu"] else "")
-             + f" | threads {env['threads']} | cpu {env['cpu']} ({env['cpu_capability']})",
-             f"{env['condition']} ({env['profile']}), {env['base_model']} encoder, batch {env['batch_size']} "
-             f"({env['texts_per_step']} texts/step), encode_chunk {env['encode_chunk']}, max_length "
-             f"{env['max_length']}, {env['steps']} measured steps after {env['warmup']} warm-up, round-robin",
-             f"{'setting':<12} {'median s':>9} {'min s':>8} {'max s':>8} {'texts/s':>8} {'speed-up':>9}"]
+             + f" | threads {env['threads']} | cpu {env['cpu']}",
+             f"cpu flags: {env['cpu_flags']} | torch kernels {env['cpu_capability']} | precision auto -> {env['precision_auto']}",
+             f"v3_contrastive, {env['variant']} text, {env['n_people']} people, batch {env['batch_size']} "
+             f"({env['texts_per_step']} texts/step), max_length {env['max_length']}, {env['steps']} measured steps "
+             f"after {env['warmup']} warm-up, settings round-robin over the same batches",
+             f"{'setting':<22} {'precision':>9} {'median s':>9} {'min s':>8} {'max s':>8} {'texts/s':>8} {'speed-up':>9} "
+             f"{'cache s':>8}"]
     for r in result["rows"]:
-        lines.append(f"{r['setting']:<12} {r['median_s']:>9.3f} {r['min_s']:>8.3f} {r['max_s']:>8.3f} "
-                     f"{r['texts_per_s']:>8.1f} {r['speedup']:>8.2f}x")
+        lines.append(f"{r['setting']:<22} {r['precision']:>9} {r['median_s']:>9.3f} {r['min_s']:>8.3f} {r['max_s']:>8.3f} "
+                     f"{r['texts_per_s']:>8.1f} {r['speedup']:>8.2f}x {r['cache_s']:>8.1f}")
+    lines.append("cache s: one-off trunk-state build (or read) per dataset and cut, shared by every condition and seed")
+    return "\n".join(lines)
+
+
+def format_tta_table(result: dict) -> str:
+    lines = [f"time to validation prefix top-1 >= {result['target']} (mean of both directions), v3_contrastive, "
+             f"checked every {result['eval_every']} steps, cap {result['cap_seconds']:.0f} s of training",
+             f"{'setting':<22} {'lr':>8} {'precision':>9} {'steps':>6} {'seconds':>9} {'best top-1':>10}  note"]
+    for r in result["rows"]:
+        secs = f"{r['seconds']:.0f}" if r["seconds"] is not None else f">{result['cap_seconds']:.0f}"
+        steps = str(r["steps"]) if r["steps"] is not None else "-"
+        best = f"{r['best_top1']:.2f}" if r.get("best_top1") is not None else "-"
+        note = ("derived: its s/step x the steps smlib all needed" if r["derived"]
+                else f"best of lr {', '.join(f'{x:g}' for x in r['lrs_tried'])}; + {r['cache_s']:.0f} s cache")
+        lines.append(f"{r['setting']:<22} {r['lr']:>8.0e} {r['precision']:>9} {steps:>6} {secs:>9} {best:>10}  {note}")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: python -m smlib.bench [--steps N] [--json PATH] ..."""
-    ap = argparse.ArgumentParser(prog="python -m smlib.bench", description=__doc__)
+    """Command line: python -m smlib.bench [--steps N] [--time-to-accuracy] [--json PATH] ..."""
+    ap = argparse.ArgumentParser(prog="python -m smlib.bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=5, help="measured steps per setting")
     ap.add_argument("--warmup", type=int, default=1, help="unmeasured steps per setting first")
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--condition", default="v3_contrastive")
-    ap.add_argument("--profile", default="paper", help="params profile (paper: the original settings, max_length 256)")
-    ap.add_argument("--base-model", default="bundled")
-    ap.add_argument("--n-people", type=int, default=1000)
-    ap.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")
+    ap.add_argument("--profile", default="quick", help="params profile the data and batch come from")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a param for every setting, e.g. --set train.batch_size=32 (repeatable)")
+    ap.add_argument("--only", default="", help="comma list of smlib settings (e.g. 'smlib top2,smlib all')")
+    ap.add_argument("--time-to-accuracy", action="store_true", help="also run table 2 (minutes per setting)")
+    ap.add_argument("--target", type=float, default=0.8)
+    ap.add_argument("--cap-seconds", type=float, default=600.0, help="training seconds per try before giving up")
+    ap.add_argument("--eval-every", type=int, default=10)
+    ap.add_argument("--json", type=Path, default=None, help="also write both tables as JSON here")
     args = ap.parse_args(argv)
     if args.steps < 1 or args.warmup < 0:
         ap.error("--steps must be >= 1 and --warmup >= 0")
-    result = run(args.steps, args.warmup, args.batch_size, args.condition, args.profile, args.base_model, args.n_people)
-    print(format_table(result))
+    import yaml
+
+    overrides = {"profile": args.profile}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            ap.error(f"--set {item!r}: expected KEY=VALUE")
+        overrides[key] = _number(yaml.safe_load(value))
+    include = [s.strip() for s in args.only.split(",") if s.strip()] or None
+    steps = step_times(args.steps, args.warmup, include=include, **overrides)
+    print(format_step_table(steps), flush=True)
+    result = {"step_times": steps}
+    if args.time_to_accuracy:
+        tta = time_to_accuracy(steps, args.target, args.cap_seconds, args.eval_every, include=include, **overrides)
+        print(format_tta_table(tta))
+        result["time_to_accuracy"] = tta
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return 0
+
+
+def _number(value):
+    """YAML reads '3e-4' as a string; a number is meant."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -32,7 +32,6 @@ class DataParams(_Strict):
     n_triplets: int = Field(ge=1)
     n_val_triplets: int = Field(ge=1)
     n_cross_pairs: int = Field(ge=1)
-    n_cross_negatives: int = Field(ge=1)
     n_candidates: int = Field(ge=3)
     hard_negative_fraction: float = Field(ge=0, le=1)
 
@@ -68,16 +67,25 @@ class LossParams(_Strict):
 class TrainParams(_Strict):
     domains: list[Literal["dating", "hiring"]] = Field(min_length=1, max_length=2)
     lr: float = Field(gt=0)
+    head_lr: float = Field(gt=0)
+    trainable_layers: Union[Literal["all"], int]
     weight_decay: float = Field(ge=0)
     warmup_fraction: float = Field(ge=0, lt=1)
     grad_clip: float = Field(gt=0)
     batch_size: int = Field(ge=2)
     epochs: int = Field(ge=1)
     max_steps: Optional[int] = Field(default=None, ge=1)
-    precision: Literal["fp32", "bf16"]
+    precision: Literal["auto", "fp32", "bf16"]
     encode_chunk: int = Field(ge=1)
     device: Literal["auto", "cpu", "cuda", "mps"]
     log_every: int = Field(ge=1)
+    eval_every: Optional[int] = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _layers(self):
+        if self.trainable_layers != "all" and (isinstance(self.trainable_layers, bool) or self.trainable_layers < 0):
+            raise ValueError(f"trainable_layers must be 'all' or an int >= 0, got {self.trainable_layers!r}")
+        return self
 
 
 class EvalParams(_Strict):

@@ -20,16 +20,54 @@ EMBEDDING_KEYS = ("person_ids", "dating", "hiring", "dating_prefix", "hiring_pre
                   "triplets_dating", "triplets_hiring")
 
 
-def embed_validation(model, dataset: Dataset) -> dict[str, np.ndarray]:
-    """Full and identity embeddings of every validation person's two texts, plus validation triplets."""
+def embed_validation(model, dataset: Dataset, batch_size: int | None = None) -> dict[str, np.ndarray]:
+    """Full and identity embeddings of every validation person's two texts, plus validation triplets.
+
+    batch_size (eval.batch_size) is the number of texts per encoder pass; None keeps the model's own.
+    """
     ids = dataset.split["val"]
     out: dict[str, np.ndarray] = {"person_ids": np.asarray(ids, dtype=np.int64)}
-    for domain in DOMAINS:
-        texts = [dataset.text(domain, i) for i in ids]
-        out[domain] = model.encode(texts, domain).numpy()  # (N, D)
-        out[f"{domain}_prefix"] = model.encode_prefix(texts, domain).numpy()  # (N, K)
-        out[f"triplets_{domain}"] = np.asarray([t[:3] for t in dataset.triplets["val"][domain]], dtype=np.int64)
+    chunk = getattr(model, "encode_chunk", None)
+    if batch_size is not None and chunk is not None:
+        model.encode_chunk = batch_size
+    try:
+        for domain in DOMAINS:
+            texts = [dataset.text(domain, i) for i in ids]
+            out[domain] = model.encode(texts, domain).numpy()  # (N, D)
+            out[f"{domain}_prefix"] = model.encode_prefix(texts, domain).numpy()  # (N, K)
+            out[f"triplets_{domain}"] = np.asarray([t[:3] for t in dataset.triplets["val"][domain]], dtype=np.int64)
+    finally:
+        if chunk is not None:
+            model.encode_chunk = chunk
     return out
+
+
+def prefix_is_nested(emb: dict[str, np.ndarray]) -> bool:
+    """True if the identity embedding is the first K dims of the full one (Matryoshka), False for a separate head."""
+    k = emb["dating_prefix"].shape[1]
+    if k > emb["dating"].shape[1]:
+        return False
+    for domain in DOMAINS:
+        head = torch.from_numpy(np.asarray(emb[domain], dtype=np.float32))
+        nested = truncate_normalize(head, k).numpy()
+        if not np.allclose(nested, emb[f"{domain}_prefix"], atol=1e-4):
+            return False
+    return True
+
+
+def identity_space_cka(emb: dict[str, np.ndarray], matryoshka_dims: list[int]) -> dict[str, float | None]:
+    """cka@d of dating vs hiring in each model's identity space.
+
+    Matryoshka models: dims 0:d of the full embedding. A model with a separate identity head
+    (projection_heads): dims 0:d of that head, and None (n/a) for d beyond its width.
+    """
+    nested = prefix_is_nested(emb)
+    space = "" if nested else "_prefix"
+    dating = torch.from_numpy(np.asarray(emb[f"dating{space}"]))
+    hiring = torch.from_numpy(np.asarray(emb[f"hiring{space}"]))
+    fits = [d for d in matryoshka_dims if d <= dating.shape[1]]
+    values = cka_across_dims(dating, hiring, fits)
+    return {f"cka@{d}": values.get(d) for d in matryoshka_dims}
 
 
 def retrieval_metrics(sims: torch.Tensor, n_resamples: int, seed: int, prefix: str) -> dict[str, float]:
@@ -72,8 +110,7 @@ def metrics_from_embeddings(emb: dict[str, np.ndarray], matryoshka_dims: list[in
         out[f"triplet_acc_{domain}"] = triplet_accuracy(x[idx[:, 0]], x[idx[:, 1]], x[idx[:, 2]])
         out[f"n_val_triplets_{domain}"] = len(trip)
         out[f"prefix_variance_{domain}"] = prefix_variance(t[f"{domain}_prefix"], t[f"{domain}_prefix"].shape[1])
-    dims = [d for d in matryoshka_dims if d <= t["dating"].shape[1]]
-    out |= {f"cka@{d}": v for d, v in cka_across_dims(t["dating"], t["hiring"], dims).items()}
+    out |= identity_space_cka(emb, [d for d in matryoshka_dims if d <= t["dating"].shape[1]])
     return out
 
 
@@ -81,7 +118,7 @@ def evaluate(model, dataset: Dataset, params: Params, out_dir: str | Path | None
              extra: dict | None = None, emb: dict[str, np.ndarray] | None = None) -> dict:
     """Embed validation people (unless emb is given), compute every metric, and write both files to out_dir."""
     t0 = time.perf_counter()
-    emb = emb if emb is not None else embed_validation(model, dataset)
+    emb = emb if emb is not None else embed_validation(model, dataset, params.eval.batch_size)
     t1 = time.perf_counter()
     metrics = metrics_from_embeddings(emb, params.model.matryoshka_dims, params.eval.bootstrap_resamples, params.seed)
     record = {
@@ -133,7 +170,7 @@ def reference_rows(dataset: Dataset, params: Params, zero_shot_model=None) -> li
                                              [dataset.text("hiring", i) for i in ids], analyzer="char_wb"))
     rows.append({**base, "condition": "tfidf", **_from_similarity(sims, params)})
     if zero_shot_model is not None:
-        emb = embed_validation(zero_shot_model, dataset)
+        emb = embed_validation(zero_shot_model, dataset, params.eval.batch_size)
         m = metrics_from_embeddings(emb, params.model.matryoshka_dims, params.eval.bootstrap_resamples, params.seed)
         rows.append({**base, "condition": "zero_shot", **m})
     ceiling = identifiability_ceiling(dataset.split_people("val"), params.data.variant)

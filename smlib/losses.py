@@ -45,14 +45,20 @@ class PrefixInfoNCE(nn.Module):
 
 
 class PrefixMSE(nn.Module):
-    """Mean squared error between normalised prefixes: pulls pairs together, pushes nothing apart."""
+    """Squared distance between normalised prefixes, summed over the K dims and averaged over pairs.
+
+    Pulls pairs together and pushes nothing apart. Summing over dims (not averaging over B x K, as
+    F.mse_loss does) keeps its gradient on the scale of the InfoNCE terms, so v3_mse is a real ablation.
+    """
 
     def __init__(self, prefix_dim: int):
         super().__init__()
         self.prefix_dim = prefix_dim
 
     def forward(self, anchor: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(truncate_normalize(anchor, self.prefix_dim), truncate_normalize(positive, self.prefix_dim))
+        a = truncate_normalize(anchor, self.prefix_dim)  # (B, K)
+        p = truncate_normalize(positive, self.prefix_dim)  # (B, K)
+        return (a - p).pow(2).sum(dim=1).mean()
 
 
 class _GradReverse(torch.autograd.Function):
@@ -85,9 +91,19 @@ class DomainAdversarialLoss(nn.Module):
         logits = self.classifier(x).squeeze(-1)  # (N,)
         return F.binary_cross_entropy_with_logits(logits, domain_labels.float())
 
+    @torch.no_grad()
+    def accuracy(self, embeddings: torch.Tensor, domain_labels: torch.Tensor) -> torch.Tensor:
+        """Share of embeddings whose domain the classifier gets right (0.5 = it cannot tell)."""
+        logits = self.classifier(truncate_normalize(embeddings, self.input_dim)).squeeze(-1)  # (N,)
+        return ((logits > 0).float() == domain_labels.float()).float().mean()
+
 
 class CombinedLoss(nn.Module):
-    """Weighted sum of the within-domain, cross-domain and adversarial terms; returns each by name."""
+    """Weighted sum of the within-domain, cross-domain and adversarial terms; returns each by name.
+
+    For the adversarial condition it also reports the domain classifier's batch accuracy
+    ("domain_accuracy", not part of the total).
+    """
 
     def __init__(self, within: nn.Module, cross: nn.Module | None, adversarial: nn.Module | None,
                  within_weight: float, cross_weight: float, adversarial_weight: float):
@@ -105,6 +121,8 @@ class CombinedLoss(nn.Module):
                 labels = torch.cat([torch.zeros(len(cross_dating)), torch.ones(len(cross_hiring))]).to(both.device)
                 parts["adversarial"] = self.adversarial(both, labels)
         parts["total"] = sum(self.weights[name] * value for name, value in parts.items())
+        if "adversarial" in parts:
+            parts["domain_accuracy"] = self.adversarial.accuracy(both, labels)
         return parts
 
 

@@ -121,8 +121,8 @@ def _rolling(values: pd.Series) -> pd.Series:
 
 
 def training_curves(history: pd.DataFrame) -> Figure:
-    """Loss components (raw and smoothed), learning rate and throughput against the step."""
-    fig, axes = _figure(1, 3, 18, 4.5)
+    """Loss components (raw and smoothed), validation prefix top-1, learning rates and throughput against the step."""
+    fig, axes = _figure(1, 4, 22, 4.5)
     ax = axes[0, 0]
     for i, col in enumerate(c for c in LOSS_COLUMNS if c in history.columns):
         rows = history[["step", col]].dropna()
@@ -131,13 +131,32 @@ def training_curves(history: pd.DataFrame) -> Figure:
         ax.plot(rows["step"], _rolling(rows[col]), color=color, label=col)
     ax.set(title="Loss components (faint: per step; solid: rolling mean)", xlabel="step", ylabel="loss")
     ax.legend()
-    axes[0, 1].plot(history["step"], history["lr"], color="tab:green")
-    axes[0, 1].set(title="Learning rate", xlabel="step", ylabel="lr")
+    ax = axes[0, 1]
+    if "val_top1" in history.columns and history["val_top1"].notna().any():
+        checked = history[history["val_top1"].notna()]
+        for col, label, style in (("val_top1_d2h", "dating -> hiring", ":"), ("val_top1_h2d", "hiring -> dating", "--"),
+                                  ("val_top1", "mean", "-")):
+            ax.plot(checked["step"], checked[col], style, marker="o", markersize=3, label=label)
+        if "domain_accuracy" in history.columns:
+            ax.plot(history["step"], _rolling(history["domain_accuracy"]), color="tab:red", alpha=0.7,
+                    label="domain classifier acc. (batch)")
+        ax.set(ylim=(-0.02, 1.02), title=f"Validation prefix top-1 (last {checked['val_top1'].iloc[-1]:.2f})",
+               xlabel="step", ylabel="top-1")
+        ax.legend(loc="lower right")
+    else:
+        ax.text(0.5, 0.5, "no validation checks\n(train.eval_every is null)", ha="center", va="center")
+        ax.set(title="Validation prefix top-1", xticks=[], yticks=[])
     ax = axes[0, 2]
+    ax.plot(history["step"], history["lr"], color="tab:green", label="encoder (train.lr)")
+    if "head_lr" in history.columns and history["head_lr"].notna().any():
+        ax.plot(history["step"], history["head_lr"], color="tab:olive", label="heads (train.head_lr)")
+    ax.set(title="Learning rates", xlabel="step", ylabel="lr", yscale="log")
+    ax.legend()
+    ax = axes[0, 3]
     ax.plot(history["step"], history["texts_per_s"], color="tab:gray", alpha=0.3, linewidth=0.8)
     ax.plot(history["step"], _rolling(history["texts_per_s"]), color="tab:gray")
     ax.set(title=f"Throughput (median {history['texts_per_s'].median():.1f} texts/s)", xlabel="step",
-           ylabel="texts / s")
+           ylabel="distinct texts / s")
     return fig
 
 

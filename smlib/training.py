@@ -12,9 +12,13 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from .config import DOMAINS
 from .data import Dataset
 from .losses import CombinedLoss, build_loss
+from .metrics import ranks_from_similarities, truncate_normalize
 from .models import SharedEmbeddingModel, build_model, save_checkpoint
+from .trunk_cache import DEFAULT_ROOT as DEFAULT_CACHE_ROOT
+from .trunk_cache import TrunkCache, load_or_build_cache
 
 
 @dataclass
@@ -23,8 +27,10 @@ class TrainResult:
 
     model: SharedEmbeddingModel
     loss: CombinedLoss
-    history: pd.DataFrame  # one row per step: every loss component, lr, seconds, texts/s
-    seconds: float
+    history: pd.DataFrame  # one row per step: every loss component, lr, seconds, texts/s, validation top-1
+    seconds: float  # wall time of the whole call (cache load, steps, validation checks)
+    cache_seconds: float = 0.0  # reading or building the trunk cache
+    stopped_early: bool = False  # target_top1 reached or max_seconds spent before the planned steps
 
 
 def seed_everything(seed: int) -> None:
@@ -46,95 +52,211 @@ def lr_lambda(total_steps: int, warmup_fraction: float):
     return factor
 
 
-def _batches(items: list, batch_size: int, rng: random.Random, key=None):
-    """Endless shuffled batches; within a batch no two items share key(item) (no false in-batch negatives).
+def loader_rng(seed: int, name: str) -> random.Random:
+    """Each loader's own RNG from (seed, loader name): every condition draws the same batches at the same steps."""
+    return random.Random(f"{seed}/{name}")
 
-    A pass that ends with a part-filled batch yields it, so too few items never stall training.
+
+def _batches(items: list, batch_size: int, rng: random.Random, key=None):
+    """Endless shuffled batches in which no two items share any element of key(item) (a set of people).
+
+    key(item) returns the people an item involves; an item that would repeat someone already in the
+    batch waits for a later batch of the same pass (it is not dropped), so an in-batch negative is
+    never the anchor's own person or its positive. A pass that ends with a part-filled batch of at
+    least 2 items yields it, so few items never stall training.
     """
     if not items:
         raise ValueError("no training items to batch (empty triplet or pair list)")
     while True:
-        order = items[:]
-        rng.shuffle(order)
-        batch, seen = [], set()
-        for item in order:
-            k = key(item) if key else None
-            if k is not None and k in seen:
-                continue
-            batch.append(item)
-            seen.add(k)
-            if len(batch) == batch_size:
+        pending = items[:]
+        rng.shuffle(pending)
+        while pending:  # every round takes at least the first pending item, so a pass always ends
+            batch, seen, waiting = [], set(), []
+            for pos, item in enumerate(pending):
+                people = set(key(item)) if key else set()
+                if people & seen:
+                    waiting.append(item)
+                    continue
+                batch.append(item)
+                seen |= people
+                if len(batch) == batch_size:
+                    waiting.extend(pending[pos + 1:])
+                    break
+            pending = waiting
+            if len(batch) >= 2:
                 yield batch
-                batch, seen = [], set()
-        if len(batch) >= 2:
-            yield batch
+
+
+def triplet_people(dataset: Dataset):
+    """key for _batches: the people a triplet involves (a hard-negative clone counts as its source person)."""
+    n = len(dataset.people)
+    source = {r["text_id"]: r["source_id"] for r in dataset.hard_negatives}
+    return lambda t: {t[0], t[1], source.get(t[2], t[2]) if t[2] >= n else t[2]}
 
 
 def plan_steps(params, dataset: Dataset) -> tuple[int, int]:
-    """(steps per epoch = the longest loader, total steps after max_steps)."""
+    """(steps per epoch = the longest loader, this condition's total steps after max_steps).
+
+    Every condition follows one schedule: step s trains a triplet batch of DOMAINS[s % 2] (plus a
+    cross batch). A single-domain condition takes only its domain's steps of that schedule, so it
+    trains the same batches of its domain as the shared conditions do, not twice as many.
+    """
+    return _per_epoch(params, dataset), len(step_domains(params, dataset))
+
+
+def _per_epoch(params, dataset: Dataset) -> int:
     b = params.train.batch_size
-    loaders = [len(dataset.triplets["train"][d]) // b for d in params.train.domains]
-    if params.loss.cross_domain != "none":
-        loaders.append(len(dataset.cross_pairs["train"]) // b)
-    per_epoch = max(1, max(loaders))
-    total = per_epoch * params.train.epochs
-    return per_epoch, min(total, params.train.max_steps or total)
+    loaders = [len(dataset.triplets["train"][d]) // b for d in DOMAINS] + [len(dataset.cross_pairs["train"]) // b]
+    return max(1, max(loaders))
+
+
+def step_domains(params, dataset: Dataset) -> list[str]:
+    """The triplet domain of each of this condition's optimizer steps."""
+    total = _per_epoch(params, dataset) * params.train.epochs
+    total = min(total, params.train.max_steps or total)
+    return [DOMAINS[s % len(DOMAINS)] for s in range(total) if DOMAINS[s % len(DOMAINS)] in params.train.domains]
+
+
+def iter_batches(params, dataset: Dataset):
+    """This condition's batches, step by step: (domain, triplets, cross pairs or None).
+
+    Each loader has its own RNG from (seed, loader name), and the k-th dating (hiring) step of the
+    shared schedule draws the k-th dating (hiring) batch, so every condition trains the same
+    triplet batches at the same steps of the schedule; conditions with a cross-domain loss see the
+    same cross batches too. Triplet batches never repeat a person (hard clones count as their source).
+    """
+    tp = params.train
+    key = triplet_people(dataset)
+    triplets = {d: _batches(dataset.triplets["train"][d], tp.batch_size, loader_rng(params.seed, f"triplets/{d}"), key)
+                for d in tp.domains}
+    cross = (_batches(dataset.cross_pairs["train"], tp.batch_size, loader_rng(params.seed, "cross"),
+                      key=lambda pair: {pair[0]})
+             if params.loss.cross_domain != "none" else None)
+    for domain in step_domains(params, dataset):
+        yield domain, next(triplets[domain]), (next(cross) if cross is not None else None)
+
+
+def param_groups(model: SharedEmbeddingModel, loss_fn: CombinedLoss, tp) -> list[dict]:
+    """Pretrained transformer layers at train.lr; new parts (heads, adapter, domain classifier) at train.head_lr."""
+    heads = model.head_parameters() + [p for p in loss_fn.parameters() if p.requires_grad]
+    groups = [{"params": model.encoder_parameters(), "lr": tp.lr, "name": "encoder"},
+              {"params": heads, "lr": tp.head_lr, "name": "heads"}]
+    return [g for g in groups if g["params"]]
+
+
+class Embedder:
+    """Pooled embeddings of (domain, text id) references, through the trunk cache when there is one."""
+
+    def __init__(self, model: SharedEmbeddingModel, dataset: Dataset, cache: TrunkCache | None):
+        self.model, self.dataset, self.cache = model, dataset, cache
+
+    def __call__(self, refs: list[tuple[str, int]]) -> torch.Tensor:
+        """(N, H) for N references; each distinct text is encoded once."""
+        distinct = list(dict.fromkeys(refs))
+        if self.cache is not None:
+            pooled = self.model.embed_states(self.cache.get(distinct))  # (U, H)
+        else:
+            pooled = self.model.embed([self.dataset.text(d, i) for d, i in distinct])  # (U, H)
+        where = {ref: k for k, ref in enumerate(distinct)}
+        return pooled[torch.tensor([where[r] for r in refs], device=pooled.device)]  # (N, H)
+
+
+@torch.no_grad()
+def validation_top1(model: SharedEmbeddingModel, embedder: Embedder, dataset: Dataset) -> dict[str, float]:
+    """Prefix (identity-space) top-1 of validation people, dating->hiring and hiring->dating, and their mean."""
+    was_training = model.training
+    model.eval()
+    try:
+        ids = dataset.split["val"]
+        pooled = embedder([("dating", i) for i in ids] + [("hiring", i) for i in ids])  # (2N, H)
+        ident = truncate_normalize(model.identity_embedding(pooled).float())  # (2N, K)
+        sims = ident[: len(ids)] @ ident[len(ids):].T  # (N, N) dating x hiring
+        target = torch.arange(len(ids), device=sims.device)
+        d2h = (ranks_from_similarities(sims, target) == 1).double().mean().item()
+        h2d = (ranks_from_similarities(sims.T, target) == 1).double().mean().item()
+    finally:
+        model.train(was_training)
+    return {"val_top1_d2h": d2h, "val_top1_h2d": h2d, "val_top1": (d2h + h2d) / 2}
 
 
 def train(params, dataset: Dataset, model: SharedEmbeddingModel | None = None, progress: bool = True,
-          checkpoint_dir: str | Path | None = None) -> TrainResult:
-    """Train one condition on a dataset; optionally save a checkpoint at the end."""
+          checkpoint_dir: str | Path | None = None, cache_root: str | Path = DEFAULT_CACHE_ROOT,
+          target_top1: float | None = None, max_seconds: float | None = None) -> TrainResult:
+    """Train one condition on a dataset; optionally save a checkpoint at the end.
+
+    With train.trainable_layers other than 'all', the frozen trunk's states come from a cache under
+    cache_root (built on first use). target_top1 / max_seconds stop early (the benchmark uses them):
+    at the first validation check whose mean top-1 reaches target_top1, or once the training steps
+    have taken max_seconds.
+    """
+    t_start = time.perf_counter()
     tp = params.train
     seed_everything(params.seed)
     model = model or build_model(params)
     loss_fn = build_loss(params).to(model.device)
-    trainable = [p for p in list(model.parameters()) + list(loss_fn.parameters()) if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=tp.lr, weight_decay=tp.weight_decay)
-    per_epoch, total = plan_steps(params, dataset)
+    cache = load_or_build_cache(model, dataset, cache_root, progress) if model.cached_trunk else None
+    cache_seconds = time.perf_counter() - t_start
+    embedder = Embedder(model, dataset, cache)
+    groups = param_groups(model, loss_fn, tp)
+    trainable = [p for g in groups for p in g["params"]]
+    optimizer = torch.optim.AdamW(groups, weight_decay=tp.weight_decay)
+    domains = step_domains(params, dataset)
+    per_epoch, total = _per_epoch(params, dataset), len(domains)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(total, tp.warmup_fraction))
-    rng = random.Random(params.seed)
-    triplet_batches = {d: _batches(dataset.triplets["train"][d], tp.batch_size, rng) for d in tp.domains}
-    use_cross = params.loss.cross_domain != "none"
-    cross_batches = _batches(dataset.cross_pairs["train"], tp.batch_size, rng, key=lambda pair: pair[0])
+    batches = iter_batches(params, dataset)
+    check_every = tp.eval_every or (1 if target_top1 is not None else None)
 
     model.train()
     history = []
-    t_start = time.perf_counter()
+    train_seconds, stopped_early = 0.0, False
     bar = tqdm(range(total), desc=f"train {params.condition}", file=sys.stdout, disable=not progress,
                mininterval=1.0 if sys.stdout.isatty() else 10.0, ascii=not sys.stdout.isatty())
     for step in bar:
         t0 = time.perf_counter()
-        domain = tp.domains[step % len(tp.domains)]
-        triplets = next(triplet_batches[domain])
-        texts = [dataset.text(domain, t[i]) for i in range(3) for t in triplets]  # anchors, positives, negatives
-        if use_cross:
-            pairs = next(cross_batches)
-            texts += [dataset.text("dating", p[0]) for p in pairs] + [dataset.text("hiring", p[1]) for p in pairs]
-
-        pooled = model.embed(texts)  # (3B [+ 2B], H), one length-sorted pass
+        domain, triplets, pairs = next(batches)
         b = len(triplets)
+        refs = [(domain, t[i]) for i in range(3) for t in triplets]  # anchors, positives, negatives
+        use_cross = pairs is not None
+        if use_cross:
+            refs += [("dating", p[0]) for p in pairs] + [("hiring", p[1]) for p in pairs]
+
+        pooled = embedder(refs)  # (3B [+ 2P], H)
         task = model.task_embedding(pooled[: 3 * b])  # (3B, D)
-        cross = model.identity_embedding(pooled[3 * b:]) if use_cross else None  # (2B, K)
-        parts = loss_fn(task[:b], task[b:2 * b], task[2 * b:],
-                        *(cross.split(len(pairs)) if use_cross else (None, None)))
+        cross = model.identity_embedding(pooled[3 * b:]).split(len(pairs)) if use_cross else (None, None)  # 2 x (P, K)
+        parts = loss_fn(task[:b], task[b:2 * b], task[2 * b:], *cross)
 
         optimizer.zero_grad(set_to_none=True)
         parts["total"].backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(trainable, tp.grad_clip)
         optimizer.step()
-        lr = optimizer.param_groups[0]["lr"]  # the rate this step used
+        lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}  # the rates this step used
         scheduler.step()
 
         seconds = time.perf_counter() - t0
-        row = {"step": step, "epoch": step // per_epoch, "domain": domain, "lr": lr,
+        train_seconds += seconds
+        row = {"step": step, "epoch": step // per_epoch, "domain": domain,
+               "lr": lrs.get("encoder", float("nan")), "head_lr": lrs.get("heads", float("nan")),
                **{k: float(v.detach()) for k, v in parts.items()}, "grad_norm": float(grad_norm),
-               "seconds": seconds, "texts_per_s": len(texts) / seconds}
+               "seconds": seconds, "texts_per_s": len(set(refs)) / seconds, "train_seconds": train_seconds}
+        if check_every and ((step + 1) % check_every == 0 or step == total - 1):
+            t1 = time.perf_counter()
+            row |= validation_top1(model, embedder, dataset)
+            row["eval_seconds"] = time.perf_counter() - t1
         history.append(row)
         if step % tp.log_every == 0 or step == total - 1:
-            bar.set_postfix(loss=f"{row['total']:.3f}", lr=f"{row['lr']:.1e}", refresh=False)
+            post = {"loss": f"{row['total']:.3f}", "lr": f"{row['lr']:.1e}"}
+            last = next((r["val_top1"] for r in reversed(history) if "val_top1" in r), None)
+            if last is not None:
+                post["val_top1"] = f"{last:.2f}"
+            bar.set_postfix(post, refresh=False)
+        if (target_top1 is not None and row.get("val_top1", -1.0) >= target_top1) or \
+                (max_seconds is not None and train_seconds >= max_seconds):
+            stopped_early = step < total - 1
+            break
     bar.close()
     model.eval()
-    result = TrainResult(model, loss_fn, pd.DataFrame(history), time.perf_counter() - t_start)
+    result = TrainResult(model, loss_fn, pd.DataFrame(history), time.perf_counter() - t_start, cache_seconds,
+                         stopped_early)
     if checkpoint_dir is not None:
         save_checkpoint(model, loss_fn, params, checkpoint_dir)
     return result

@@ -8,7 +8,9 @@ from smlib.config import CONDITIONS, load_params
 from smlib.data import build_dataset, generate_people
 
 # Keeps model tests fast: short texts, tiny batches, few steps (the smoke profile's tiny in-process BERT).
-FAST = {"model.max_length": 16, "train.batch_size": 2, "train.max_steps": 2, "train.log_every": 1}
+# fp32: numerical checks must not depend on whether this CPU runs bf16 natively (precision auto).
+FAST = {"model.max_length": 16, "train.batch_size": 2, "train.max_steps": 2, "train.log_every": 1,
+        "train.precision": "fp32"}
 
 
 # the loss components each condition reports (CombinedLoss keys = history columns)
@@ -21,6 +23,10 @@ LOSS_PARTS = {
     "projection_heads": {"within", "cross", "total"},
     "adversarial": {"within", "cross", "adversarial", "total"},
 }
+
+
+# what CombinedLoss returns: the loss components plus, for the adversary, its classifier's batch accuracy
+REPORTED_PARTS = {c: parts | ({"domain_accuracy"} if "adversarial" in parts else set()) for c, parts in LOSS_PARTS.items()}
 
 
 def fast_params(condition: str, **overrides):
@@ -50,3 +56,10 @@ def people_2000():
 @pytest.fixture(scope="session")
 def smoke_dataset():
     return build_dataset(load_params("v3_contrastive", "smoke"))
+
+
+@pytest.fixture(scope="session")
+def hard_smoke_dataset():
+    """A smoke-sized dataset whose training triplets often carry hard-negative clones."""
+    return build_dataset(load_params("v3_contrastive", "smoke", overrides={
+        "data.hard_negative_fraction": 0.5, "data.n_people": 160, "data.n_triplets": 200}))

@@ -231,3 +231,39 @@ def test_hash_survives_a_dict_round_trip():
     p = load_params("projection_heads", "quick")
     assert params_from_dict(p.to_dict()) == p
     assert params_from_dict(p.to_dict()).hash() == p.hash()
+
+
+def test_unused_keys_are_gone():
+    """data.n_cross_negatives was read by nothing (training uses in-batch negatives): it is no longer accepted."""
+    with pytest.raises(ParamsError, match="n_cross_negatives"):
+        load_params("v3_contrastive", "smoke", overrides={"data.n_cross_negatives": 15})
+
+
+@pytest.mark.parametrize("value", ["all", 0, 2, 6])
+def test_trainable_layers_accepts_all_or_a_count(value):
+    assert load_params("v3_contrastive", "smoke", overrides={"train.trainable_layers": value}).train.trainable_layers == value
+
+
+@pytest.mark.parametrize("bad", [-1, "top", True, 1.5])
+def test_trainable_layers_rejects_anything_else(bad):
+    with pytest.raises(ParamsError, match="trainable_layers"):
+        load_params("v3_contrastive", "smoke", overrides={"train.trainable_layers": bad})
+
+
+def test_precision_auto_uses_bf16_only_where_the_cpu_runs_it_natively(tmp_path, monkeypatch):
+    import torch
+
+    import smlib.models.shared as shared
+
+    avx2 = tmp_path / "avx2"
+    avx2.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n")
+    bf16 = tmp_path / "bf16"
+    bf16.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 avx512f avx512_bf16 amx_bf16\n")
+    assert not shared.cpu_has_native_bf16(str(avx2)) and shared.cpu_has_native_bf16(str(bf16))
+    assert not shared.cpu_has_native_bf16(str(tmp_path / "missing"))
+    cpu = torch.device("cpu")
+    detect = shared.cpu_has_native_bf16.__wrapped__
+    for path, expected in ((avx2, "fp32"), (bf16, "bf16")):
+        monkeypatch.setattr(shared, "cpu_has_native_bf16", lambda p=str(path): detect(p))
+        assert shared.resolve_precision("auto", cpu) == expected
+    assert shared.resolve_precision("fp32", cpu) == "fp32" and shared.resolve_precision("bf16", cpu) == "bf16"

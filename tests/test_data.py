@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from smlib.config import load_params
+from smlib.data.mining import DOMAIN_FLIP_TYPES
 from smlib.data import (
     FLIP_TYPES, SCORE_FNS, DatasetError, build_dataset, dating_compatibility, generate_hard_negative,
     generate_people, hiring_compatibility, identity_score, mine_cross_domain_pairs, mine_triplets, read_dataset,
@@ -21,7 +22,8 @@ from smlib.data.schema import (
 
 SCORES = {"identity": identity_score, "dating": dating_compatibility, "hiring": hiring_compatibility}
 FLIP_FIELD = {"religion": "religion", "kids": "wants_kids", "smoking": "smoking", "politics": "politics",
-              "relationship_style": "relationship_style", "lifestyle": "lifestyles"}
+              "relationship_style": "relationship_style", "lifestyle": "lifestyles",
+              "work_style": "work_style", "team_size": "team_size", "skill": "skills", "industry": "industry"}
 
 
 # ---------------------------------------------------------------- people
@@ -208,6 +210,28 @@ def test_hard_negative_differs_in_exactly_the_flipped_attribute(people_2000, fli
             assert len(b[field]) == len(a[field]) and len(set(b[field])) == len(b[field])
             assert set(b[field]) <= set(LIFESTYLES)
             assert len(set(a[field]) - set(b[field])) == 1
+
+
+@pytest.mark.parametrize("variant", ["verbatim", "disjoint"])
+def test_realised_hard_negative_share_matches_the_fraction_in_both_domains(variant):
+    """Hiring used to get no hard negatives at all (no flippable attribute reached a résumé)."""
+    params = load_params("v3_contrastive", "smoke", overrides={
+        "data.variant": variant, "data.n_people": 200, "data.n_triplets": 300, "data.hard_negative_fraction": 0.2})
+    ds = build_dataset(params)
+    for domain in ("dating", "hiring"):
+        triplets = ds.triplets["train"][domain]
+        share = sum(t[3] for t in triplets) / len(triplets)
+        assert abs(share - 0.2) <= 0.05, (domain, share)
+        assert ds.manifest["hard_negative_share"][domain] == pytest.approx(share, abs=1e-4)
+    clones = {r["text_id"]: r for r in ds.hard_negatives}
+    for domain in ("dating", "hiring"):
+        for a, p, n, hard in ds.triplets["train"][domain]:
+            if hard:
+                record = clones[n]
+                assert record["domain"] == domain and record["flip"] in DOMAIN_FLIP_TYPES[domain]
+                assert ds.text(domain, n) != ds.text(domain, p)  # the flip shows in this domain's text
+                score = SCORE_FNS[domain]
+                assert score(ds.person(a), PersonSchema.from_dict(record["person"])) < score(ds.person(a), ds.person(p))
 
 
 def test_hard_negative_unknown_flip_rejected(people_2000):

@@ -5,10 +5,12 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from smlib.config import CONDITIONS
 from smlib.data import build_dataset
 from smlib.evaluation import EMBEDDING_KEYS, evaluate, load_embeddings, metrics_from_embeddings, reference_rows
+from smlib.models import build_model
 from smlib.training import train
 
 from conftest import fast_params
@@ -50,6 +52,50 @@ def test_projection_heads_metrics_use_the_identity_head(dataset, tmp_path):
     np.testing.assert_allclose(emb["dating_prefix"], model.encode_prefix(texts, "dating").numpy(), atol=2e-3)
     sliced = model.encode_at_dim(texts, "dating", model.prefix_dim).numpy()
     assert not np.allclose(emb["dating_prefix"], sliced, atol=1e-2)
+
+
+def test_cka_is_measured_in_each_models_identity_space():
+    """projection_heads: cka@d on its identity head (n/a beyond its width), never on the task head."""
+    from smlib.evaluation import metrics_from_embeddings
+    from smlib.metrics import cka, truncate_normalize
+
+    torch.manual_seed(3)
+    n = 20
+    full = {d: truncate_normalize(torch.randn(n, 384)) for d in ("dating", "hiring")}
+    head = {d: truncate_normalize(torch.randn(n, 64)) for d in ("dating", "hiring")}
+    trip = np.array([[0, 1, 2], [3, 4, 5]])
+    base = {"person_ids": np.arange(n), "triplets_dating": trip, "triplets_hiring": trip,
+            "dating": full["dating"].numpy(), "hiring": full["hiring"].numpy()}
+    heads = {**base, "dating_prefix": head["dating"].numpy(), "hiring_prefix": head["hiring"].numpy()}
+    m = metrics_from_embeddings(heads, [32, 64, 128, 256, 384], 20, 0)
+    assert m["cka@32"] == pytest.approx(cka(head["dating"][:, :32], head["hiring"][:, :32]))
+    assert m["cka@64"] == pytest.approx(cka(head["dating"], head["hiring"]))
+    assert m["cka@128"] is None and m["cka@384"] is None
+    nested = {**base, "dating_prefix": truncate_normalize(full["dating"], 64).numpy(),
+              "hiring_prefix": truncate_normalize(full["hiring"], 64).numpy()}
+    m = metrics_from_embeddings(nested, [32, 64, 128, 256, 384], 20, 0)
+    assert m["cka@128"] == pytest.approx(cka(full["dating"][:, :128], full["hiring"][:, :128]))
+
+
+def test_evaluation_encodes_in_eval_batch_size_chunks(dataset):
+    """eval.batch_size is the number of texts per encoder pass when embedding validation people."""
+    from smlib.evaluation import embed_validation
+
+    params = fast_params("v3_contrastive", eval__batch_size=5)
+    model = build_model(params)
+    seen = []
+    real = model.embed
+
+    def recording_embed(texts):
+        seen.append(model.encode_chunk)
+        return real(texts)
+
+    model.embed = recording_embed
+    evaluate(model, dataset, params)
+    assert seen and set(seen) == {5}
+    assert model.encode_chunk == params.train.encode_chunk  # restored afterwards
+    embed_validation(model, dataset)
+    assert seen[-1] == params.train.encode_chunk
 
 
 def test_reference_rows(dataset):

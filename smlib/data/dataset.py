@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..config import DOMAINS, Params, params_hash
-from .mining import FLIP_TYPES, generate_hard_negative, mine_cross_domain_pairs, mine_triplets
+from .mining import DOMAIN_FLIP_TYPES, generate_hard_negative, mine_cross_domain_pairs, mine_triplets
 from .people import generate_people
 from .schema import PersonSchema
 from .scores import SCORE_FNS
@@ -69,30 +69,35 @@ def split_people(people: list[PersonSchema], val_fraction: float, seed: int) -> 
 
 
 def _add_hard_negatives(triplets, people, domain, texts, hard_negatives, fraction, variant, seed, rng):
-    """Replace the negative of about `fraction` of triplets by an attribute-flipped clone of the positive.
+    """Replace the negative of round(fraction x n) triplets by an attribute-flipped clone of the positive.
 
-    The clone reads almost like the positive but one attribute (religion, kids, smoking, ...) is flipped;
-    it is used only if its text differs from the positive's and it scores strictly below the positive
-    for the anchor, so every triplet still orders positive above negative. (A clone of the anchor
-    itself would score above the positive almost always, contradicting the triplet's order.)
+    The clone reads almost like the positive but one attribute of this domain's flips is changed; it is
+    used only if its text differs from the positive's and it scores strictly below the positive for the
+    anchor, so every triplet still orders positive above negative. (A clone of the anchor itself would
+    score above the positive almost always, contradicting the triplet's order.) Triplets are tried in a
+    seeded random order until the target count is met, so the realised share matches `fraction` unless
+    too few triplets admit a lowering flip.
     """
     score = SCORE_FNS[domain]
-    out = []
-    for anchor_id, pos_id, neg_id in triplets:
-        hard = False
-        if rng.random() < fraction:
-            anchor, positive = people[anchor_id], people[pos_id]
-            for flip in rng.sample(FLIP_TYPES, len(FLIP_TYPES)):
-                clone = generate_hard_negative(positive, flip, rng)
-                text = RENDER[domain](clone, variant=variant, seed=seed)
-                if text != texts[domain][pos_id] and score(anchor, clone) < score(anchor, positive):
-                    neg_id = len(people) + len(hard_negatives)
-                    texts[domain][neg_id] = text
-                    hard_negatives.append({"text_id": neg_id, "source_id": pos_id, "flip": flip, "domain": domain,
-                                           "person": clone.to_dict()})
-                    hard = True
-                    break
-        out.append((anchor_id, pos_id, neg_id, hard))
+    out = [(a, p, n, False) for a, p, n in triplets]
+    target = round(fraction * len(triplets))
+    made = 0
+    for k in rng.sample(range(len(triplets)), len(triplets)) if target else ():
+        if made == target:
+            break
+        anchor_id, pos_id, _ = triplets[k]
+        anchor, positive = people[anchor_id], people[pos_id]
+        for flip in rng.sample(DOMAIN_FLIP_TYPES[domain], len(DOMAIN_FLIP_TYPES[domain])):
+            clone = generate_hard_negative(positive, flip, rng)
+            text = RENDER[domain](clone, variant=variant, seed=seed)
+            if text != texts[domain][pos_id] and score(anchor, clone) < score(anchor, positive):
+                neg_id = len(people) + len(hard_negatives)
+                texts[domain][neg_id] = text
+                hard_negatives.append({"text_id": neg_id, "source_id": pos_id, "flip": flip, "domain": domain,
+                                       "person": clone.to_dict()})
+                out[k] = (anchor_id, pos_id, neg_id, True)
+                made += 1
+                break
     return out
 
 
@@ -118,8 +123,7 @@ def build_dataset(params: Params) -> Dataset:
             triplets[split_name][dom] = _add_hard_negatives(mined, people, dom, texts, hard_negatives, fraction,
                                                             d.variant, params.seed, rng)
         n_pairs = d.n_cross_pairs if split_name == "train" else len(members)
-        cross_pairs[split_name] = mine_cross_domain_pairs(members, n_pairs, seed=params.seed * 100 + 50 + s_i,
-                                                          n_negatives=d.n_cross_negatives)
+        cross_pairs[split_name] = mine_cross_domain_pairs(members, n_pairs, seed=params.seed * 100 + 50 + s_i)
     manifest = {
         "dataset_id": dataset_id(params),
         "params": data_params(params),
@@ -130,6 +134,9 @@ def build_dataset(params: Params) -> Dataset:
             **{f"{s}_triplets_{dom}": len(triplets[s][dom]) for s in triplets for dom in DOMAINS},
             **{f"{s}_hard_triplets_{dom}": sum(t[3] for t in triplets[s][dom]) for s in triplets for dom in DOMAINS},
             **{f"{s}_cross_pairs": len(cross_pairs[s]) for s in cross_pairs},
+        },
+        "hard_negative_share": {  # realised share of training triplets whose negative is a flipped clone
+            dom: round(sum(t[3] for t in triplets["train"][dom]) / max(1, len(triplets["train"][dom])), 4) for dom in DOMAINS
         },
     }
     return Dataset(people, texts, split, triplets, cross_pairs, hard_negatives, manifest)

@@ -5,9 +5,18 @@ import dataclasses
 import random
 from typing import Callable
 
-from .schema import LIFESTYLES, POLITICS, RELATIONSHIP_STYLES, RELIGIONS, SMOKING, WANTS_KIDS, PersonSchema
+from .schema import (CAREERS, LIFESTYLES, POLITICS, RELATIONSHIP_STYLES, RELIGIONS, SMOKING, TEAM_SIZES, WANTS_KIDS,
+                     WORK_STYLES, PersonSchema)
 
-FLIP_TYPES = ("religion", "kids", "smoking", "politics", "relationship_style", "lifestyle")
+# Flips that change a dating profile (and can lower dating_compatibility) and flips that change a résumé
+# (and can lower hiring_compatibility: work style, team size, one skill, the industry).
+DOMAIN_FLIP_TYPES = {
+    "dating": ("religion", "kids", "smoking", "politics", "relationship_style", "lifestyle"),
+    "hiring": ("work_style", "team_size", "skill", "industry"),
+}
+FLIP_TYPES = DOMAIN_FLIP_TYPES["dating"] + DOMAIN_FLIP_TYPES["hiring"]
+ALL_SKILLS = tuple(sorted({s for _, skills in CAREERS.values() for s in skills}))
+INDUSTRIES = tuple(sorted({industry for industry, _ in CAREERS.values()}))
 
 
 def mine_triplets(people: list[PersonSchema], score_fn: Callable, n: int, seed: int,
@@ -70,4 +79,14 @@ def generate_hard_negative(person: PersonSchema, flip_type: str, rng: random.Ran
         i = rng.randrange(len(lifestyles))
         lifestyles[i] = rng.choice([x for x in LIFESTYLES if x not in lifestyles])
         return dataclasses.replace(person, lifestyles=lifestyles)
+    if flip_type == "work_style":
+        return dataclasses.replace(person, work_style=_flip_choice(rng, WORK_STYLES, person.work_style))
+    if flip_type == "team_size":
+        return dataclasses.replace(person, team_size=_flip_choice(rng, TEAM_SIZES, person.team_size))
+    if flip_type == "skill":
+        skills = list(person.skills)
+        skills[rng.randrange(len(skills))] = rng.choice([x for x in ALL_SKILLS if x not in skills])
+        return dataclasses.replace(person, skills=skills)
+    if flip_type == "industry":
+        return dataclasses.replace(person, industry=_flip_choice(rng, INDUSTRIES, person.industry))
     raise ValueError(f"unknown flip_type {flip_type!r}: choose one of {FLIP_TYPES}")

@@ -2,12 +2,19 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 
 from ..metrics import truncate_normalize
 from .encoder import load_encoder
+
+try:  # transformers >= 4.53 builds the attention mask in one helper; older versions use the model's own
+    from transformers.masking_utils import create_bidirectional_mask
+except ImportError:  # pragma: no cover - depends on the installed transformers
+    create_bidirectional_mask = None
 
 
 def pick_device(name: str) -> torch.device:
@@ -23,6 +30,31 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+@functools.lru_cache(maxsize=None)
+def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """True if the CPU reports AVX512-BF16 or AMX-BF16 (Linux /proc/cpuinfo); False when it cannot tell."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' becomes bf16 where the hardware runs it natively (CUDA with bf16, a CPU with AVX512-BF16/AMX), else fp32.
+
+    bf16 autocast on a CPU without native bf16 was measured ~15x slower than fp32, so 'auto' never guesses.
+    """
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        return "bf16" if cpu_has_native_bf16() else "fp32"
+    return "fp32"
+
+
 def autocast(device: torch.device, precision: str):
     """bf16 autocast on CPU/CUDA for precision 'bf16'; a no-op for fp32 (and on MPS)."""
     if precision == "bf16" and device.type in ("cpu", "cuda"):
@@ -30,11 +62,40 @@ def autocast(device: torch.device, precision: str):
     return contextlib.nullcontext()
 
 
+def encoder_layers(transformer: nn.Module) -> nn.ModuleList:
+    """The stack of transformer blocks of a BERT-style encoder (what trainable_layers counts)."""
+    layers = getattr(getattr(transformer, "encoder", None), "layer", None)
+    if not isinstance(layers, nn.ModuleList) or not hasattr(transformer, "embeddings"):
+        raise ValueError(f"train.trainable_layers needs a BERT-style encoder (embeddings + encoder.layer); "
+                         f"{type(transformer).__name__} has none: use trainable_layers 'all'")
+    return layers
+
+
+class PoolingAdapter(nn.Module):
+    """A residual MLP after pooling, starting as the identity: what trains when the encoder is frozen."""
+
+    def __init__(self, hidden: int, inner: int):
+        super().__init__()
+        self.up = nn.Linear(hidden, inner)
+        self.down = nn.Linear(inner, hidden)
+        nn.init.zeros_(self.down.weight)
+        nn.init.zeros_(self.down.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.down(torch.nn.functional.gelu(self.up(x)))  # (N, H)
+
+
 class SharedEmbeddingModel(nn.Module):
-    """One transformer for both domains; dims 0:K of its mean-pooled output form the identity prefix."""
+    """One transformer for both domains; dims 0:K of its mean-pooled output form the identity prefix.
+
+    With trainable_layers N (not 'all'), the embeddings and the lower L - N blocks are frozen: their
+    output (the "trunk" states at cut_layer) can be computed once per text and cached, and a step only
+    runs the top N blocks (embed_states). N = 0 freezes the whole encoder and trains a pooling adapter.
+    """
 
     def __init__(self, transformer: nn.Module, tokenizer, prefix_dim: int, matryoshka_dims: list[int],
-                 max_length: int, encode_chunk: int = 16, precision: str = "fp32"):
+                 max_length: int, encode_chunk: int = 16, precision: str = "fp32",
+                 trainable_layers: int | str = "all"):
         super().__init__()
         self.transformer = transformer
         self.tokenizer = tokenizer
@@ -43,7 +104,20 @@ class SharedEmbeddingModel(nn.Module):
         self.max_length = max_length
         self.encode_chunk = encode_chunk
         self.precision = precision
+        self.trainable_layers = trainable_layers
         hidden = transformer.config.hidden_size
+        if trainable_layers == "all":
+            self.cut_layer = 0
+        else:
+            n_layers = len(encoder_layers(transformer))
+            if not 0 <= trainable_layers <= n_layers:
+                raise ValueError(f"train.trainable_layers={trainable_layers} is outside 0..{n_layers} "
+                                 f"(the encoder has {n_layers} layers) or 'all'")
+            self.cut_layer = n_layers - trainable_layers
+            trainable = {id(p) for layer in encoder_layers(transformer)[self.cut_layer:] for p in layer.parameters()}
+            for p in transformer.parameters():  # embeddings, lower blocks and the unused pooler are frozen
+                p.requires_grad_(id(p) in trainable)
+        self.adapter = PoolingAdapter(hidden, 2 * hidden) if trainable_layers == 0 else None
         if self.matryoshka_dims[-1] > self.task_dim(hidden):
             raise ValueError(f"matryoshka_dims {self.matryoshka_dims} exceed the embedding width {self.task_dim(hidden)}")
 
@@ -60,21 +134,98 @@ class SharedEmbeddingModel(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    @property
+    def cached_trunk(self) -> bool:
+        """True when the lower stack is frozen, so its states can be computed once and cached."""
+        return self.trainable_layers != "all"
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        """Trainable parameters outside the pretrained transformer (adapter, heads): they get train.head_lr."""
+        return [p for name, p in self.named_parameters() if not name.startswith("transformer.") and p.requires_grad]
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        """Trainable parameters of the pretrained transformer: they get train.lr."""
+        return [p for p in self.transformer.parameters() if p.requires_grad]
+
+    def tokenize(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of each text, truncated to max_length."""
+        return self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
+
+    def _attention_mask(self, hidden: torch.Tensor, mask: torch.Tensor):
+        """The mask a transformer block expects, built the way the installed transformers builds it."""
+        if create_bidirectional_mask is not None:
+            return create_bidirectional_mask(config=self.transformer.config, inputs_embeds=hidden, attention_mask=mask)
+        return self.transformer.get_extended_attention_mask(mask, mask.shape)  # pragma: no cover
+
+    def _run_layers(self, hidden: torch.Tensor, mask: torch.Tensor, layers) -> torch.Tensor:
+        """hidden (C, T, H) through a slice of the encoder's blocks."""
+        if len(layers) == 0:
+            return hidden
+        attn = self._attention_mask(hidden, mask)
+        for layer in layers:
+            out = layer(hidden, attention_mask=attn)
+            hidden = out[0] if isinstance(out, tuple) else out  # (C, T, H)
+        return hidden
+
+    @torch.no_grad()
+    def trunk_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Frozen lower stack in eval mode: embeddings + blocks [0, cut_layer) -> (C, T, H) float32."""
+        was_training = self.transformer.training
+        self.transformer.eval()
+        try:
+            hidden = self.transformer.embeddings(input_ids=input_ids)  # (C, T, H)
+            return self._run_layers(hidden, attention_mask, encoder_layers(self.transformer)[: self.cut_layer]).float()
+        finally:
+            self.transformer.train(was_training)
+
+    def _pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (C, T, 1)
+        return ((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).float()  # (C, H)
+
+    def _finish(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.adapter(pooled) if self.adapter is not None else pooled  # (N, H)
+
+    def _chunks(self, lengths: list[int]):
+        """Index chunks of encode_chunk texts in length order, and the permutation back to input order."""
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        inverse = torch.empty(len(order), dtype=torch.long)
+        inverse[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
+        return [order[s:s + self.encode_chunk] for s in range(0, len(order), self.encode_chunk)], inverse
+
     def embed(self, texts: list[str]) -> torch.Tensor:
-        """Mean-pooled transformer output, differentiable, computed over length-sorted chunks."""
-        tokens = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
-        order = sorted(range(len(texts)), key=lambda i: len(tokens[i]))
+        """Pooled (and adapted) transformer output, differentiable, over length-sorted chunks: (N, H)."""
+        tokens = self.tokenize(texts)
+        chunks, inverse = self._chunks([len(t) for t in tokens])
         pooled = []
         with autocast(self.device, self.precision):
-            for start in range(0, len(order), self.encode_chunk):
-                idx = order[start:start + self.encode_chunk]
+            for idx in chunks:
                 batch = self.tokenizer.pad({"input_ids": [tokens[i] for i in idx]}, return_tensors="pt").to(self.device)
-                hidden = self.transformer(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state  # (C, T, H)
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (C, T, 1)
-                pooled.append(((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).float())  # (C, H)
-        out = torch.cat(pooled)  # (N, H) in length order
-        inverse = torch.empty(len(order), dtype=torch.long)
-        inverse[torch.tensor(order)] = torch.arange(len(order))
+                if self.cached_trunk:
+                    hidden = self.trunk_states(batch["input_ids"], batch["attention_mask"])  # (C, T, H)
+                    hidden = self._run_layers(hidden, batch["attention_mask"], encoder_layers(self.transformer)[self.cut_layer:])
+                else:
+                    hidden = self.transformer(input_ids=batch["input_ids"],
+                                              attention_mask=batch["attention_mask"]).last_hidden_state  # (C, T, H)
+                pooled.append(self._pool(hidden, batch["attention_mask"]))
+        out = self._finish(torch.cat(pooled))  # (N, H) in length order
+        return out[inverse.to(out.device)]  # (N, H) in input order
+
+    def embed_states(self, states: list[torch.Tensor]) -> torch.Tensor:
+        """Like embed, from cached trunk states (one (T_i, H) tensor per text): only the top blocks run."""
+        chunks, inverse = self._chunks([len(s) for s in states])
+        top = encoder_layers(self.transformer)[self.cut_layer:]
+        pooled = []
+        with autocast(self.device, self.precision):
+            for idx in chunks:
+                longest = max(len(states[i]) for i in idx)
+                hidden = torch.zeros(len(idx), longest, states[idx[0]].shape[-1])  # (C, T, H)
+                mask = torch.zeros(len(idx), longest, dtype=torch.long)  # (C, T)
+                for row, i in enumerate(idx):
+                    hidden[row, : len(states[i])] = states[i]
+                    mask[row, : len(states[i])] = 1
+                hidden, mask = hidden.to(self.device), mask.to(self.device)
+                pooled.append(self._pool(self._run_layers(hidden, mask, top), mask))
+        out = self._finish(torch.cat(pooled))  # (N, H) in length order
         return out[inverse.to(out.device)]  # (N, H) in input order
 
     def task_embedding(self, pooled: torch.Tensor) -> torch.Tensor:
@@ -111,8 +262,9 @@ class ProjectionHeadsModel(SharedEmbeddingModel):
     """Shared transformer with a task head (within-domain) and a separate identity head (cross-domain)."""
 
     def __init__(self, transformer, tokenizer, prefix_dim, matryoshka_dims, max_length, identity_head_dim,
-                 encode_chunk=16, precision="fp32"):
-        super().__init__(transformer, tokenizer, identity_head_dim, matryoshka_dims, max_length, encode_chunk, precision)
+                 encode_chunk=16, precision="fp32", trainable_layers="all"):
+        super().__init__(transformer, tokenizer, identity_head_dim, matryoshka_dims, max_length, encode_chunk, precision,
+                         trainable_layers)
         hidden = transformer.config.hidden_size
         self.task_head = nn.Linear(hidden, hidden)
         self.identity_head = nn.Linear(hidden, identity_head_dim)
@@ -128,11 +280,14 @@ def build_model(params) -> SharedEmbeddingModel:
     """The model for a condition, on the device the params ask for."""
     m = params.model
     transformer, tokenizer = load_encoder(m.base_model, params.seed)
-    common = dict(max_length=m.max_length, encode_chunk=params.train.encode_chunk, precision=params.train.precision)
+    device = pick_device(params.train.device)
+    common = dict(max_length=m.max_length, encode_chunk=params.train.encode_chunk,
+                  precision=resolve_precision(params.train.precision, device),
+                  trainable_layers=params.train.trainable_layers)
+    torch.manual_seed(params.seed)  # heads and adapter start the same for a seed
     if m.architecture == "projection_heads":
-        torch.manual_seed(params.seed)
         model = ProjectionHeadsModel(transformer, tokenizer, m.prefix_dim, m.matryoshka_dims,
                                      identity_head_dim=m.identity_head_dim, **common)
     else:  # matryoshka and adversarial share the model; the adversary lives in the loss
         model = SharedEmbeddingModel(transformer, tokenizer, m.prefix_dim, m.matryoshka_dims, **common)
-    return model.to(pick_device(params.train.device))
+    return model.to(device)

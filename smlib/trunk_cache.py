@@ -1,0 +1,154 @@
+"""Cached trunk states: the frozen lower stack of the encoder runs once per distinct text of a dataset.
+
+With `train.trainable_layers` N, the embeddings and the lower L - N blocks never change, so their
+output for a text is the same at every step, in every condition and for every lr. It is computed
+once, stored under a git-ignored folder keyed by (encoder weights, cut layer, max_length, dataset),
+and each training step only runs the top N blocks over the stored states.
+
+The file is written atomically (temp file, then rename) and carries the SHA-256 of its states: a
+file that does not load, holds another key or fails its checksum is rebuilt, never used.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .config import DOMAINS
+
+DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "cache" / "trunk"
+FORMAT = 1
+
+
+class TrunkCache:
+    """Trunk states of every text of a dataset, looked up by (domain, text id): one (T_i, H) tensor each."""
+
+    def __init__(self, key: dict, index: dict[tuple[str, int], tuple[int, int]], states: torch.Tensor):
+        self.key = key
+        self.index = index  # (domain, text id) -> (first row, token count) in states
+        self.states = states  # (total tokens, H) float32
+
+    def get(self, refs) -> list[torch.Tensor]:
+        """The states of each (domain, text id), as views into the stored tensor."""
+        out = []
+        for ref in refs:
+            start, length = self.index[(ref[0], int(ref[1]))]
+            out.append(self.states[start:start + length])  # (T_i, H)
+        return out
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+def _tensor_sha(x: torch.Tensor) -> str:
+    return hashlib.sha256(x.contiguous().view(torch.uint8).numpy().tobytes()).hexdigest()
+
+
+def encoder_fingerprint(model) -> str:
+    """SHA-256 (16 hex) of the frozen part's weights (embeddings + blocks below the cut) and the tokenizer's vocab size."""
+    from .models.shared import encoder_layers
+
+    h = hashlib.sha256(f"{type(model.transformer).__name__}/{model.tokenizer.vocab_size}".encode())
+    modules = [model.transformer.embeddings, *encoder_layers(model.transformer)[: model.cut_layer]]
+    for m in modules:
+        for name, t in sorted(m.state_dict().items()):
+            h.update(name.encode())
+            h.update(t.detach().cpu().float().contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def texts_hash(dataset) -> str:
+    """SHA-256 (16 hex) of every text of the dataset with its domain and id."""
+    h = hashlib.sha256()
+    for domain in DOMAINS:
+        for text_id, text in sorted(dataset.texts[domain].items()):
+            h.update(f"{domain}\t{text_id}\t{text}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def cache_key(model, dataset) -> dict:
+    """What the cached states depend on: encoder weights below the cut, the cut, max_length, the dataset's texts."""
+    return {"format": FORMAT, "encoder": encoder_fingerprint(model), "cut_layer": model.cut_layer,
+            "max_length": model.max_length, "dataset_id": dataset.manifest.get("dataset_id"),
+            "texts": texts_hash(dataset)}
+
+
+def cache_path(key: dict, root: str | Path = DEFAULT_ROOT) -> Path:
+    """root/<dataset id>_cut<L>_<hash of the key>.pt"""
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    return Path(root) / f"{key.get('dataset_id') or 'dataset'}_cut{key['cut_layer']}_{digest}.pt"
+
+
+def read_cache(path: str | Path, key: dict) -> TrunkCache | None:
+    """The cache at path if it loads, holds this key and passes its checksum; None otherwise (the reason is printed)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        stored_key, states = blob["key"], blob["states"]
+        index = {(d, int(i)): (int(s), int(n)) for d, i, s, n in blob["index"]}
+        ok = stored_key == key and _tensor_sha(states) == blob["sha256"]
+    except Exception as e:  # noqa: BLE001 - any unreadable file is rebuilt
+        print(f"trunk cache {path.name} is unreadable ({type(e).__name__}); rebuilding", file=sys.stderr)
+        return None
+    if not ok:
+        print(f"trunk cache {path.name} is stale or corrupted (key or checksum differs); rebuilding", file=sys.stderr)
+        return None
+    return TrunkCache(key, index, states)
+
+
+@torch.no_grad()
+def build_cache(model, dataset, batch_size: int = 32, progress: bool = True) -> TrunkCache:
+    """Run the frozen lower stack once over every text of the dataset (length-sorted batches)."""
+    refs = [(domain, text_id) for domain in DOMAINS for text_id in sorted(dataset.texts[domain])]
+    tokens = model.tokenize([dataset.text(d, i) for d, i in refs])
+    order = sorted(range(len(refs)), key=lambda k: len(tokens[k]))
+    pieces: list[torch.Tensor] = []
+    index: dict[tuple[str, int], tuple[int, int]] = {}
+    offset = 0
+    bar = tqdm(range(0, len(order), batch_size), desc=f"trunk cache (layers 0..{model.cut_layer})", file=sys.stdout,
+               disable=not progress, mininterval=1.0 if sys.stdout.isatty() else 10.0, ascii=not sys.stdout.isatty())
+    for start in bar:
+        idx = order[start:start + batch_size]
+        batch = model.tokenizer.pad({"input_ids": [tokens[k] for k in idx]}, return_tensors="pt").to(model.device)
+        hidden = model.trunk_states(batch["input_ids"], batch["attention_mask"]).cpu()  # (C, T, H)
+        for row, k in enumerate(idx):
+            n = len(tokens[k])
+            pieces.append(hidden[row, :n].clone())  # (T_k, H)
+            index[refs[k]] = (offset, n)
+            offset += n
+    return TrunkCache(cache_key(model, dataset), index, torch.cat(pieces))
+
+
+def write_cache(cache: TrunkCache, path: str | Path) -> Path:
+    """Write atomically: a temp file in the same folder, then an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    blob = {"key": cache.key, "index": [[d, i, s, n] for (d, i), (s, n) in cache.index.items()],
+            "states": cache.states, "sha256": _tensor_sha(cache.states)}
+    try:
+        torch.save(blob, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_or_build_cache(model, dataset, root: str | Path = DEFAULT_ROOT, progress: bool = True) -> TrunkCache:
+    """The dataset's trunk states for this model's cut: read if a valid cache exists, else built and written."""
+    if not model.cached_trunk:
+        raise ValueError("the trunk cache needs train.trainable_layers other than 'all'")
+    key = cache_key(model, dataset)
+    path = cache_path(key, root)
+    cache = read_cache(path, key)
+    if cache is None:
+        cache = build_cache(model, dataset, progress=progress)
+        write_cache(cache, path)
+    return cache
