@@ -120,6 +120,22 @@ def test_checkpoint_round_trip(tmp_path, condition):
         assert torch.allclose(model.encode(TEXTS[:2], "dating"), model3.encode(TEXTS[:2], "dating"), atol=1e-6)
 
 
+@pytest.mark.parametrize("trainable_layers", [0, 1])
+def test_checkpoint_round_trip_with_a_cached_trunk(tmp_path, trainable_layers):
+    """A model trained with a frozen trunk (and, for 0, a pooling adapter) saves and loads as before."""
+    params = fast_params("projection_heads", train__trainable_layers=trainable_layers)
+    model = build_model(params)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(0.01 * torch.randn_like(p))
+    folder = save_checkpoint(model, build_loss(params), params, tmp_path / "ckpt")
+    model2, _, _ = load_checkpoint(folder, params)
+    assert (model2.adapter is not None) == (trainable_layers == 0)
+    assert torch.allclose(model.encode(TEXTS, "dating"), model2.encode(TEXTS, "dating"), atol=1e-6)
+    assert torch.allclose(model.encode_prefix(TEXTS, "hiring"), model2.encode_prefix(TEXTS, "hiring"), atol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def saved_checkpoint(tmp_path_factory, models):
     params = fast_params("v3_contrastive", train__device="cpu")

@@ -62,31 +62,29 @@ def _flip_choice(rng: random.Random, options, current):
     return rng.choice([o for o in options if o != current])
 
 
+def _swap_one(rng: random.Random, items: list, vocabulary) -> list:
+    """items with one member replaced by a vocabulary word it does not already hold."""
+    out = list(items)
+    out[rng.randrange(len(out))] = rng.choice([x for x in vocabulary if x not in out])
+    return out
+
+
+# flip type -> (person field, vocabulary, whether the field is a list of which one member is swapped)
+_FLIPS = {
+    "religion": ("religion", RELIGIONS, False), "kids": ("wants_kids", WANTS_KIDS, False),
+    "smoking": ("smoking", SMOKING, False), "politics": ("politics", POLITICS, False),
+    "relationship_style": ("relationship_style", RELATIONSHIP_STYLES, False),
+    "lifestyle": ("lifestyles", LIFESTYLES, True),
+    "work_style": ("work_style", WORK_STYLES, False), "team_size": ("team_size", TEAM_SIZES, False),
+    "skill": ("skills", ALL_SKILLS, True), "industry": ("industry", INDUSTRIES, False),
+}
+
+
 def generate_hard_negative(person: PersonSchema, flip_type: str, rng: random.Random) -> PersonSchema:
     """A clone of person with exactly one attribute group (flip_type) changed."""
-    if flip_type == "religion":
-        return dataclasses.replace(person, religion=_flip_choice(rng, RELIGIONS, person.religion))
-    if flip_type == "kids":
-        return dataclasses.replace(person, wants_kids=_flip_choice(rng, WANTS_KIDS, person.wants_kids))
-    if flip_type == "smoking":
-        return dataclasses.replace(person, smoking=_flip_choice(rng, SMOKING, person.smoking))
-    if flip_type == "politics":
-        return dataclasses.replace(person, politics=_flip_choice(rng, POLITICS, person.politics))
-    if flip_type == "relationship_style":
-        return dataclasses.replace(person, relationship_style=_flip_choice(rng, RELATIONSHIP_STYLES, person.relationship_style))
-    if flip_type == "lifestyle":
-        lifestyles = list(person.lifestyles)
-        i = rng.randrange(len(lifestyles))
-        lifestyles[i] = rng.choice([x for x in LIFESTYLES if x not in lifestyles])
-        return dataclasses.replace(person, lifestyles=lifestyles)
-    if flip_type == "work_style":
-        return dataclasses.replace(person, work_style=_flip_choice(rng, WORK_STYLES, person.work_style))
-    if flip_type == "team_size":
-        return dataclasses.replace(person, team_size=_flip_choice(rng, TEAM_SIZES, person.team_size))
-    if flip_type == "skill":
-        skills = list(person.skills)
-        skills[rng.randrange(len(skills))] = rng.choice([x for x in ALL_SKILLS if x not in skills])
-        return dataclasses.replace(person, skills=skills)
-    if flip_type == "industry":
-        return dataclasses.replace(person, industry=_flip_choice(rng, INDUSTRIES, person.industry))
+    if flip_type in _FLIPS:
+        field, vocabulary, is_list = _FLIPS[flip_type]
+        current = getattr(person, field)
+        value = _swap_one(rng, current, vocabulary) if is_list else _flip_choice(rng, vocabulary, current)
+        return dataclasses.replace(person, **{field: value})
     raise ValueError(f"unknown flip_type {flip_type!r}: choose one of {FLIP_TYPES}")
