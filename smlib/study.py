@@ -6,13 +6,12 @@ import json
 import re
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import pandas as pd
 
 from .config import CONDITIONS, ParamsError, available, load_params
-from .tables import summarize, to_markdown, write_tables
+from .tables import to_markdown, write_tables
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"

@@ -1,7 +1,7 @@
 """The structured person behind every text, and the attribute vocabularies."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 BIG_FIVE = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
 # (mean, sd) on the 0-100 scale; draws are clamped to [0, 100].
