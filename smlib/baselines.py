@@ -44,3 +44,74 @@ def identifiability_ceiling(people: Sequence[PersonSchema], variant: str) -> flo
     signatures = [revealed_signature(p, variant) for p in people]
     counts = Counter(signatures)
     return float(np.mean([1.0 / counts[s] for s in signatures]))
+
+
+def _as_tensor(x) -> torch.Tensor:
+    """A dense tensor, or a scipy sparse matrix as a torch sparse COO tensor (float32)."""
+    if hasattr(x, "tocoo"):
+        x = x.tocoo().astype(np.float32)
+        indices = torch.from_numpy(np.vstack([x.row, x.col]).astype(np.int64))
+        return torch.sparse_coo_tensor(indices, torch.from_numpy(x.data), size=x.shape, check_invariants=True).coalesce()
+    return torch.as_tensor(np.asarray(x, dtype=np.float32))
+
+
+class PairMap(torch.nn.Module):
+    """One linear map per domain onto a shared out_dim space: the trained reference a prefix must beat."""
+
+    def __init__(self, dating_dim: int, hiring_dim: int, out_dim: int):
+        super().__init__()
+        self.dating = torch.nn.Linear(dating_dim, out_dim)
+        self.hiring = torch.nn.Linear(hiring_dim, out_dim)
+
+    @staticmethod
+    def _apply(layer: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
+        out = torch.sparse.mm(x, layer.weight.T) if x.layout != torch.strided else x @ layer.weight.T  # (N, K)
+        return out + layer.bias
+
+    def forward(self, dating: torch.Tensor, hiring: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._apply(self.dating, dating), self._apply(self.hiring, hiring)
+
+
+def train_pair_map(dating, hiring, out_dim: int = 64, temperature: float = 0.07, lr: float = 1e-2,
+                   epochs: int = 30, batch_size: int = 64, weight_decay: float = 0.0, seed: int = 0) -> PairMap:
+    """Fit a linear map per domain with the symmetric prefix InfoNCE on row-aligned pairs (row i = one person).
+
+    Features may be dense arrays or scipy sparse matrices (TF-IDF); nothing about the task is in them.
+    """
+    from .losses import PrefixInfoNCE
+
+    d, h = _as_tensor(dating), _as_tensor(hiring)
+    if d.shape[0] != h.shape[0] or d.shape[0] < 2:
+        raise ValueError(f"need >= 2 row-aligned pairs, got {d.shape[0]} dating and {h.shape[0]} hiring rows")
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = PairMap(d.shape[1], h.shape[1], out_dim)
+    loss_fn = PrefixInfoNCE(out_dim, temperature)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    n = d.shape[0]
+    for _ in range(epochs):
+        order = torch.randperm(n, generator=gen)
+        for start in range(0, n - 1, batch_size):
+            idx = order[start:start + batch_size]
+            if len(idx) < 2:
+                continue
+            zd, zh = model(_rows(d, idx), _rows(h, idx))  # (B, K) each
+            loss = loss_fn(zd, zh)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return model.eval()
+
+
+def _rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Rows idx of a dense or sparse COO tensor (sparse stays sparse)."""
+    return x[idx] if x.layout == torch.strided else x.index_select(0, idx)
+
+
+@torch.no_grad()
+def pair_map_similarity(model: PairMap, dating, hiring) -> np.ndarray:
+    """Cosine similarities (N_dating, N_hiring) of two domains' features under a trained PairMap."""
+    zd, zh = model(_as_tensor(dating), _as_tensor(hiring))
+    zd, zh = torch.nn.functional.normalize(zd, dim=1), torch.nn.functional.normalize(zh, dim=1)
+    return (zd @ zh.T).numpy()
