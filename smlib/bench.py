@@ -25,10 +25,8 @@ import torch
 
 from .config import load_params
 from .data import load_or_build
-from .losses import build_loss
-from .models import build_model, resolve_precision
-from .training import Embedder, iter_batches, param_groups, seed_everything, train
-from .trunk_cache import load_or_build_cache
+from .models import resolve_precision
+from .training import iter_batches, seed_everything, setup_training, step_refs, train, train_step
 
 ROOT = Path(__file__).resolve().parent.parent
 SMLIB_SETTINGS = {"smlib all": "all", "smlib top2": 2, "smlib top1": 1, "smlib top0": 0}  # name -> trainable_layers
@@ -50,12 +48,7 @@ def bench_params(trainable_layers, precision: str, lr: float | None = None, **ov
 
 def step_batches(params, dataset, n: int) -> list[list[tuple[str, int]]]:
     """The first n steps' text references, as training draws them: anchors, positives, negatives, cross dating, hiring."""
-    out = []
-    for (domain, triplets, pairs), _ in zip(iter_batches(params, dataset), range(n)):
-        refs = [(domain, t[i]) for i in range(3) for t in triplets]
-        refs += [("dating", p[0]) for p in pairs] + [("hiring", p[1]) for p in pairs]
-        out.append(refs)
-    return out
+    return [step_refs(*batch) for batch, _ in zip(iter_batches(params, dataset), range(n))]
 
 
 def sync(device: torch.device) -> None:
@@ -65,21 +58,14 @@ def sync(device: torch.device) -> None:
 
 
 class SmlibSetting:
-    """smlib's training step (the loop's own Embedder, loss and optimizer) for one layers/precision setting."""
+    """smlib's own training step (setup_training + train_step, as train() runs them) for one layers/precision setting."""
 
     def __init__(self, name: str, params, dataset, cache_root: Path, original: bool = False):
         self.name, self.params, self.dataset, self.original = name, params, dataset, original
-        seed_everything(params.seed)
-        self.model = build_model(params)
+        self.run = setup_training(params, dataset, cache_root=cache_root, progress=False)
+        self.model = self.run.model
         self.model.train()
-        self.loss_fn = build_loss(params).to(self.model.device)
-        t0 = time.perf_counter()
-        cache = load_or_build_cache(self.model, dataset, cache_root, progress=False) if self.model.cached_trunk else None
-        self.cache_seconds = time.perf_counter() - t0
-        self.embedder = Embedder(self.model, dataset, cache)
-        groups = param_groups(self.model, self.loss_fn, params.train)
-        self.trainable = [p for g in groups for p in g["params"]]
-        self.optimizer = torch.optim.AdamW(groups, weight_decay=params.train.weight_decay)
+        self.cache_seconds = self.run.cache_seconds
         self.precision = self.model.precision
         self.seconds: list[float] = []
 
@@ -98,15 +84,8 @@ class SmlibSetting:
         """One full training step (forward, backward, clip, AdamW); returns its wall-clock seconds."""
         sync(self.model.device)
         t0 = time.perf_counter()
-        pooled = self._embed_original(refs) if self.original else self.embedder(refs)  # (5B, H)
-        b = len(refs) // 5
-        task = self.model.task_embedding(pooled[: 3 * b])  # (3B, D)
-        cross = self.model.identity_embedding(pooled[3 * b:])  # (2B, K)
-        parts = self.loss_fn(task[:b], task[b:2 * b], task[2 * b:], cross[:b], cross[b:])
-        self.optimizer.zero_grad(set_to_none=True)
-        parts["total"].backward()
-        torch.nn.utils.clip_grad_norm_(self.trainable, self.params.train.grad_clip)
-        self.optimizer.step()
+        train_step(self.run, refs, len(refs) // 5, self.params.train.grad_clip,
+                   embed=self._embed_original if self.original else None)
         sync(self.model.device)
         return time.perf_counter() - t0
 

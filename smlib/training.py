@@ -179,6 +179,60 @@ def validation_top1(model: SharedEmbeddingModel, embedder: Embedder, dataset: Da
     return {"val_top1_d2h": d2h, "val_top1_h2d": h2d, "val_top1": (d2h + h2d) / 2}
 
 
+@dataclass
+class TrainingRun:
+    """Everything a training step touches: model, loss, how texts are embedded, the optimizer and what it updates."""
+
+    model: SharedEmbeddingModel
+    loss_fn: CombinedLoss
+    embedder: Embedder
+    optimizer: torch.optim.Optimizer
+    trainable: list
+    cache_seconds: float  # reading or building the trunk cache
+
+
+def setup_training(params, dataset: Dataset, model: SharedEmbeddingModel | None = None,
+                   cache_root: str | Path = DEFAULT_CACHE_ROOT, progress: bool = True) -> TrainingRun:
+    """Seed, build (or take) the model, its loss, the trunk cache where layers are frozen, and AdamW per param group."""
+    seed_everything(params.seed)
+    model = model or build_model(params)
+    loss_fn = build_loss(params).to(model.device)
+    t0 = time.perf_counter()
+    cache = load_or_build_cache(model, dataset, cache_root, progress) if model.cached_trunk else None
+    cache_seconds = time.perf_counter() - t0
+    groups = param_groups(model, loss_fn, params.train)
+    optimizer = torch.optim.AdamW(groups, weight_decay=params.train.weight_decay)
+    return TrainingRun(model, loss_fn, Embedder(model, dataset, cache), optimizer,
+                       [p for g in groups for p in g["params"]], cache_seconds)
+
+
+def step_refs(domain: str, triplets, pairs) -> list[tuple[str, int]]:
+    """A step's texts in order: anchors, positives, negatives of one domain, then cross dating and hiring texts."""
+    refs = [(domain, t[i]) for i in range(3) for t in triplets]
+    if pairs is not None:
+        refs += [("dating", p[0]) for p in pairs] + [("hiring", p[1]) for p in pairs]
+    return refs
+
+
+def train_step(run: TrainingRun, refs: list[tuple[str, int]], n_triplets: int, grad_clip: float,
+               embed=None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """One optimizer step on step_refs' texts: embed, losses, backward, clip, AdamW. Returns (loss parts, grad norm).
+
+    embed(refs) -> (N, H) replaces the run's embedder (the benchmark passes the original's five passes).
+    """
+    b = n_triplets
+    pooled = (embed or run.embedder)(refs)  # (3B [+ 2P], H)
+    task = run.model.task_embedding(pooled[: 3 * b])  # (3B, D)
+    n_pairs = (len(refs) - 3 * b) // 2
+    cross = run.model.identity_embedding(pooled[3 * b:]).split(n_pairs) if n_pairs else (None, None)  # 2 x (P, K)
+    parts = run.loss_fn(task[:b], task[b:2 * b], task[2 * b:], *cross)
+    run.optimizer.zero_grad(set_to_none=True)
+    parts["total"].backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(run.trainable, grad_clip)
+    run.optimizer.step()
+    return parts, grad_norm
+
+
 def train(params, dataset: Dataset, model: SharedEmbeddingModel | None = None, progress: bool = True,
           checkpoint_dir: str | Path | None = None, cache_root: str | Path = DEFAULT_CACHE_ROOT,
           target_top1: float | None = None, max_seconds: float | None = None) -> TrainResult:
@@ -191,15 +245,8 @@ def train(params, dataset: Dataset, model: SharedEmbeddingModel | None = None, p
     """
     t_start = time.perf_counter()
     tp = params.train
-    seed_everything(params.seed)
-    model = model or build_model(params)
-    loss_fn = build_loss(params).to(model.device)
-    cache = load_or_build_cache(model, dataset, cache_root, progress) if model.cached_trunk else None
-    cache_seconds = time.perf_counter() - t_start
-    embedder = Embedder(model, dataset, cache)
-    groups = param_groups(model, loss_fn, tp)
-    trainable = [p for g in groups for p in g["params"]]
-    optimizer = torch.optim.AdamW(groups, weight_decay=tp.weight_decay)
+    run = setup_training(params, dataset, model, cache_root, progress)
+    model, loss_fn, embedder, optimizer = run.model, run.loss_fn, run.embedder, run.optimizer
     domains = step_domains(params, dataset)
     per_epoch, total = _per_epoch(params, dataset), len(domains)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(total, tp.warmup_fraction))
@@ -214,21 +261,8 @@ def train(params, dataset: Dataset, model: SharedEmbeddingModel | None = None, p
     for step in bar:
         t0 = time.perf_counter()
         domain, triplets, pairs = next(batches)
-        b = len(triplets)
-        refs = [(domain, t[i]) for i in range(3) for t in triplets]  # anchors, positives, negatives
-        use_cross = pairs is not None
-        if use_cross:
-            refs += [("dating", p[0]) for p in pairs] + [("hiring", p[1]) for p in pairs]
-
-        pooled = embedder(refs)  # (3B [+ 2P], H)
-        task = model.task_embedding(pooled[: 3 * b])  # (3B, D)
-        cross = model.identity_embedding(pooled[3 * b:]).split(len(pairs)) if use_cross else (None, None)  # 2 x (P, K)
-        parts = loss_fn(task[:b], task[b:2 * b], task[2 * b:], *cross)
-
-        optimizer.zero_grad(set_to_none=True)
-        parts["total"].backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(trainable, tp.grad_clip)
-        optimizer.step()
+        refs = step_refs(domain, triplets, pairs)
+        parts, grad_norm = train_step(run, refs, len(triplets), tp.grad_clip)
         lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}  # the rates this step used
         scheduler.step()
 
@@ -255,7 +289,7 @@ def train(params, dataset: Dataset, model: SharedEmbeddingModel | None = None, p
             break
     bar.close()
     model.eval()
-    result = TrainResult(model, loss_fn, pd.DataFrame(history), time.perf_counter() - t_start, cache_seconds,
+    result = TrainResult(model, loss_fn, pd.DataFrame(history), time.perf_counter() - t_start, run.cache_seconds,
                          stopped_early)
     if checkpoint_dir is not None:
         save_checkpoint(model, loss_fn, params, checkpoint_dir)
