@@ -195,25 +195,62 @@ def available(kind: str, params_dir: Path = PARAMS_DIR) -> list[str]:
 
 def load_params(condition: str = "v3_contrastive", profile: str = "quick", overrides: dict | None = None,
                 params_dir: str | Path = PARAMS_DIR) -> Params:
-    """Merge base <- profile <- condition <- overrides and validate; errors name the file and key."""
+    """Merge base <- profile <- profile's block for the variant <- condition <- overrides and validate.
+
+    A profile may hold a top-level `variants:` mapping, e.g. `variants: {verbatim: {train: {max_steps: 80}}}`:
+    that block applies on top of the profile for runs of that text variant only (verbatim is learned far
+    faster than disjoint, so it may get its own budget). Errors name the file and the dotted key.
+    """
     params_dir = Path(params_dir)
     for kind, name in (("profiles", profile), ("conditions", condition)):
         if not (params_dir / kind / f"{name}.yaml").is_file():
             raise ParamsError(f"unknown {kind[:-1]} '{name}': choose one of {available(kind, params_dir)}")
+    profile_path = str(params_dir / "profiles" / f"{profile}.yaml")
+    profile_layer = _read_yaml(Path(profile_path))
+    variant_blocks = _variant_blocks(profile_layer.pop("variants", {}), profile_path)
     layers = [
         (str(params_dir / "base.yaml"), _read_yaml(params_dir / "base.yaml")),
-        (str(params_dir / "profiles" / f"{profile}.yaml"), _read_yaml(params_dir / "profiles" / f"{profile}.yaml")),
+        (profile_path, profile_layer),
         (str(params_dir / "conditions" / f"{condition}.yaml"), _read_yaml(params_dir / "conditions" / f"{condition}.yaml")),
         ("overrides", _dotted_overrides(overrides or {})),
     ]
+    merged, origin = _merge_layers(layers)
+    variant = (merged.get("data") or {}).get("variant") if isinstance(merged.get("data"), dict) else None
+    if variant_blocks.get(variant):
+        layers.insert(2, (f"{profile_path} (variants.{variant})", variant_blocks[variant]))
+        merged, origin = _merge_layers(layers)
+    if merged.get("condition") != condition:
+        raise ParamsError(f"{layers[-2][0]}: key 'condition' is {merged.get('condition')!r}, expected {condition!r}")
+    return validate_params(merged, origin)
+
+
+def _merge_layers(layers: list[tuple[str, dict]]) -> tuple[dict, dict]:
     merged: dict[str, Any] = {}
     origin: dict[tuple, str] = {}
     for source, layer in layers:
         _check_known_keys(layer, Params, source)
         _merge(merged, layer, source, origin)
-    if merged.get("condition") != condition:
-        raise ParamsError(f"{layers[2][0]}: key 'condition' is {merged.get('condition')!r}, expected {condition!r}")
-    return validate_params(merged, origin)
+    return merged, origin
+
+
+def _variant_blocks(blocks: Any, source: str) -> dict[str, dict]:
+    """A profile's `variants:` mapping, checked: known variant names, known keys, no variant/condition/seed."""
+    if not isinstance(blocks, dict):
+        raise ParamsError(f"{source}: key 'variants' must be a mapping of text variant to params, got {blocks!r}")
+    variants = DataParams.model_fields["variant"].annotation.__args__
+    for name, block in blocks.items():
+        where = f"{source} (variants.{name})"
+        if name not in variants:
+            raise ParamsError(f"{source}: unknown variant '{name}' under 'variants' (choose from {', '.join(variants)})")
+        if not isinstance(block, dict):
+            raise ParamsError(f"{where}: must be a mapping of params, got {block!r}")
+        for key in ("condition", "seed"):
+            if key in block:
+                raise ParamsError(f"{where}: key '{key}' cannot depend on the variant")
+        if isinstance(block.get("data"), dict) and "variant" in block["data"]:
+            raise ParamsError(f"{where}: key 'data.variant' cannot be set inside a variant's own block")
+        _check_known_keys(block, Params, where)
+    return blocks
 
 
 def validate_params(d: dict, origin: dict | None = None) -> Params:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
 import torch
 from matplotlib.figure import Figure
 
@@ -86,6 +85,8 @@ def template_usage(people, variant: str, seed: int) -> Figure:
         ax.set(title=f"{dom.capitalize()} templates", xlabel="people", ylabel="template")
     co = pd.crosstab(pd.Categorical(names["dating"], TEMPLATE_NAMES["dating"]),
                      pd.Categorical(names["hiring"], TEMPLATE_NAMES["hiring"]), dropna=False)
+    import seaborn as sns  # only this figure needs it; importing it costs ~1 s per notebook
+
     sns.heatmap(co, ax=axes[0, 2], annot=True, fmt="d", cmap="Blues", cbar=False)
     how = "fixed by person_id" if variant == "verbatim" else "seeded random"
     axes[0, 2].set(title=f"Template pairs ({how})", xlabel="hiring template",

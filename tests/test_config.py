@@ -267,3 +267,55 @@ def test_precision_auto_uses_bf16_only_where_the_cpu_runs_it_natively(tmp_path, 
         monkeypatch.setattr(shared, "cpu_has_native_bf16", lambda p=str(path): detect(p))
         assert shared.resolve_precision("auto", cpu) == expected
     assert shared.resolve_precision("fp32", cpu) == "fp32" and shared.resolve_precision("bf16", cpu) == "bf16"
+
+
+def test_a_profile_may_give_a_variant_its_own_budget(params_dir):
+    path = params_dir / "profiles" / "smoke.yaml"
+    _edit(path, train={"max_steps": 7}, variants={"verbatim": {"train": {"max_steps": 3}}})
+    verbatim = load_params("v3_contrastive", "smoke", overrides={"data.variant": "verbatim"}, params_dir=params_dir)
+    disjoint = load_params("v3_contrastive", "smoke", overrides={"data.variant": "disjoint"}, params_dir=params_dir)
+    assert verbatim.train.max_steps == 3 and disjoint.train.max_steps == 7
+    assert verbatim.train.lr == disjoint.train.lr  # the rest of the profile applies to both
+    # overrides still win over the variant's block, and the block is part of the params hash
+    forced = load_params("v3_contrastive", "smoke", overrides={"data.variant": "verbatim", "train.max_steps": 7},
+                         params_dir=params_dir)
+    assert forced.train.max_steps == 7 and forced.hash() != verbatim.hash()
+
+
+def test_the_shipped_quick_profile_gives_every_condition_of_a_variant_one_budget():
+    for variant in ("verbatim", "disjoint"):
+        budgets = {(p.train.max_steps, p.train.epochs, p.train.batch_size, p.train.lr, p.train.trainable_layers)
+                   for p in (load_params(c, "quick", overrides={"data.variant": variant}) for c in CONDITIONS)}
+        assert len(budgets) == 1, (variant, budgets)
+
+
+@pytest.mark.parametrize("block, needle", [
+    ({"verbatm": {"train": {"max_steps": 3}}}, "unknown variant 'verbatm'"),
+    ({"verbatim": {"train": {"max_stepz": 3}}}, "train.max_stepz"),
+    ({"verbatim": {"data": {"variant": "disjoint"}}}, "data.variant"),
+    ({"verbatim": {"seed": 1}}, "'seed'"),
+    ({"verbatim": 5}, "must be a mapping"),
+    ([1, 2], "key 'variants' must be a mapping"),
+])
+def test_a_malformed_variants_block_names_the_file_and_the_key(params_dir, block, needle):
+    path = params_dir / "profiles" / "smoke.yaml"
+    _edit(path, variants=block)
+    with pytest.raises(ParamsError) as e:
+        load_params("v3_contrastive", "smoke", params_dir=params_dir)
+    assert str(path) in str(e.value) and needle in str(e.value)
+
+
+def test_a_wrong_type_in_a_variant_block_names_the_block(params_dir):
+    path = params_dir / "profiles" / "smoke.yaml"
+    _edit(path, variants={"disjoint": {"train": {"lr": "fast"}}})
+    with pytest.raises(ParamsError) as e:
+        load_params("v3_contrastive", "smoke", overrides={"data.variant": "disjoint"}, params_dir=params_dir)
+    assert "variants.disjoint" in str(e.value) and "train.lr" in str(e.value)
+
+
+def test_variants_belong_in_profiles_only(params_dir):
+    path = params_dir / "conditions" / "v3_mse.yaml"
+    _edit(path, variants={"verbatim": {"train": {"max_steps": 3}}})
+    with pytest.raises(ParamsError) as e:
+        load_params("v3_mse", "smoke", params_dir=params_dir)
+    assert str(path) in str(e.value) and "variants" in str(e.value)
