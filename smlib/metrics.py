@@ -228,3 +228,20 @@ def dim_sweep(dating: torch.Tensor, hiring: torch.Tensor, dims: int | Sequence[i
             }
         )
     return pd.DataFrame(rows, columns=["dim", "cka", "top1_d2h", "top1_h2d"])
+
+
+def seed_interval(values, level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high): Student-t interval of the mean over independent runs (seeds).
+
+    NaNs are dropped; with fewer than two values the bounds are NaN (one seed says nothing about spread).
+    """
+    x = np.asarray([v for v in np.asarray(values, dtype=float).ravel() if np.isfinite(v)])
+    if x.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    mean = float(x.mean())
+    if x.size < 2:
+        return mean, float("nan"), float("nan")
+    from scipy.stats import t  # imported here: scipy.stats costs ~0.5 s at import
+
+    half = float(t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    return mean, mean - half, mean + half

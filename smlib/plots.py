@@ -17,7 +17,7 @@ from .config import CONDITIONS, DOMAINS
 from .data.schema import BIG_FIVE
 from .data.texts import HIGH_SCORE, LOW_SCORE, TEMPLATE_NAMES, template_name
 from .evaluation import load_embeddings
-from .metrics import dim_sweep, ranks_from_similarities, true_match_ranks, truncate_normalize
+from .metrics import dim_sweep, ranks_from_similarities, seed_interval, true_match_ranks, truncate_normalize
 
 REFERENCE_CONDITIONS = ("chance", "tfidf", "zero_shot", "ceiling")
 LOSS_COLUMNS = ("within", "cross", "adversarial", "total")
@@ -210,66 +210,135 @@ def hardest_misses(emb: dict, dataset, k: int = 5) -> pd.DataFrame:
 
 
 def _by_condition(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Mean, min, max and seed count of columns per (variant, condition)."""
-    g = frame.groupby(["variant", "condition"])[columns]
-    out = g.mean().add_suffix("_mean").join(g.min().add_suffix("_min")).join(g.max().add_suffix("_max"))
-    return out.join(frame.groupby(["variant", "condition"])["seed"].nunique().rename("n_seeds")).reset_index()
+    """Mean, 95% t-interval over seeds (<col>_low/_high) and seed count of columns per (variant, condition)."""
+    rows = []
+    for (variant, condition), g in frame.groupby(["variant", "condition"], sort=False):
+        row = {"variant": variant, "condition": condition, "n_seeds": g["seed"].nunique()}
+        for col in columns:
+            row[f"{col}_mean"], row[f"{col}_low"], row[f"{col}_high"] = seed_interval(g[col])
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
-def top1_with_ci(frame: pd.DataFrame, metric: str = "prefix_d2h_top1") -> Figure:
-    """A metric per condition and variant: 95% bootstrap interval (one seed) or seed range, references as lines."""
+def top1_with_ci(frame: pd.DataFrame, metric: str = "prefix_top1") -> Figure:
+    """A metric per condition and variant: mean over seeds, 95% t-interval over seeds and each seed as a dot.
+
+    With one seed, the error bar is that run's 95% bootstrap interval over query people instead.
+    References (chance, TF-IDF, untrained encoder, ceiling) are horizontal lines at their mean over seeds.
+    """
+    if metric not in frame.columns and metric == "prefix_top1" and "prefix_d2h_top1" in frame.columns:
+        metric = "prefix_d2h_top1"  # an older record without the mean of both directions
     variants = list(dict.fromkeys(frame["variant"]))
     fig, axes = _figure(1, len(variants), 7 * len(variants), 5, sharey=True)
-    cols = [metric] + [c for c in (f"{metric}_ci_low", f"{metric}_ci_high") if c in frame.columns]
-    stats = _by_condition(frame.dropna(subset=[metric]), cols)
+    boot = [c for c in (f"{metric}_ci_low", f"{metric}_ci_high") if c in frame.columns]
+    stats = _by_condition(frame.dropna(subset=[metric]), [metric] + boot)
     for ax, variant in zip(axes[0], variants):
         s = stats[stats["variant"] == variant].set_index("condition")
         trained = [c for c in _ordered(s.index) if c not in REFERENCE_CONDITIONS]
         x = np.arange(len(trained))
-        mean = s.loc[trained, f"{metric}_mean"].to_numpy()
+        mean = s.loc[trained, f"{metric}_mean"].to_numpy(dtype=float)
         several = s.loc[trained, "n_seeds"].to_numpy() > 1
-        low = np.where(several, s.loc[trained, f"{metric}_min"], s.loc[trained, f"{metric}_ci_low_mean"]
-                       if f"{metric}_ci_low_mean" in s else np.nan)
-        high = np.where(several, s.loc[trained, f"{metric}_max"], s.loc[trained, f"{metric}_ci_high_mean"]
-                        if f"{metric}_ci_high_mean" in s else np.nan)
+        one_low = s.loc[trained, f"{metric}_ci_low_mean"].to_numpy(dtype=float) if boot else np.full(len(x), np.nan)
+        one_high = s.loc[trained, f"{metric}_ci_high_mean"].to_numpy(dtype=float) if boot else np.full(len(x), np.nan)
+        low = np.where(several, s.loc[trained, f"{metric}_low"].to_numpy(dtype=float), one_low)
+        high = np.where(several, s.loc[trained, f"{metric}_high"].to_numpy(dtype=float), one_high)
         ax.bar(x, mean, color=[f"C{i}" for i in range(len(trained))], alpha=0.8)
         yerr = np.vstack([np.nan_to_num(mean - low), np.nan_to_num(high - mean)]).clip(min=0)
         ax.errorbar(x, mean, yerr=yerr, fmt="none", ecolor="black", capsize=4)
         seeds = frame[(frame["variant"] == variant) & frame["condition"].isin(trained)].dropna(subset=[metric])
-        if seeds["seed"].nunique() > 1:
+        n_seeds = int(seeds["seed"].nunique())
+        if n_seeds > 1:
             ax.scatter([trained.index(c) for c in seeds["condition"]], seeds[metric], color="black", s=10, zorder=3,
                        label="single seeds")
         for ref in (r for r in REFERENCE_CONDITIONS if r in s.index):
             value = s.loc[ref, f"{metric}_mean"]
             ax.axhline(value, color=REFERENCE_COLORS[ref], linestyle="--", linewidth=1.2, label=f"{ref} ({value:.2f})")
         ax.set_xticks(x, trained, rotation=30, ha="right")
-        n_seeds = frame.loc[frame["variant"] == variant, "seed"].nunique()
-        bars = "seed range (mean of seeds)" if n_seeds > 1 else "95% bootstrap interval"
-        ax.set(title=f"{variant}: {metric} (error bars: {bars})", xlabel="condition", ylabel=metric)
+        bars = f"95% t-interval over {n_seeds} seeds" if n_seeds > 1 else "95% bootstrap interval, one seed"
+        ax.set(title=f"{variant}: {metric}\n(bars: mean; error bars: {bars})", xlabel="condition", ylabel=metric)
         ax.legend(fontsize=8, loc="best")
     return fig
 
 
 def cka_vs_dim(frame: pd.DataFrame, prefix_dim: int = 64) -> Figure:
-    """Linear CKA between dating and hiring embeddings at each Matryoshka dim, per condition and variant."""
+    """Linear CKA between dating and hiring embeddings at each Matryoshka dim: mean over seeds, 95% t-band."""
     cols = sorted((c for c in frame.columns if c.startswith("cka@")), key=lambda c: int(c.split("@")[1]))
     dims = [int(c.split("@")[1]) for c in cols]
     variants = list(dict.fromkeys(frame["variant"]))
     fig, axes = _figure(1, len(variants), 7 * len(variants), 5, sharey=True)
-    means = frame.groupby(["variant", "condition"])[cols].mean()
+    stats = _by_condition(frame, cols)
     for ax, variant in zip(axes[0], variants):
-        v = means.loc[variant]
+        v = stats[stats["variant"] == variant].set_index("condition")
+        n_seeds = int(frame.loc[frame["variant"] == variant, "seed"].nunique())
         for i, cond in enumerate(_ordered(v.index)):
-            values = v.loc[cond].to_numpy(dtype=float)
-            if np.isfinite(values).any():
-                ax.plot(dims, values, marker="o", color=f"C{i}", label=cond,
-                        linestyle=":" if cond in REFERENCE_CONDITIONS else "-")
+            values = v.loc[cond, [f"{c}_mean" for c in cols]].to_numpy(dtype=float)
+            if not np.isfinite(values).any():
+                continue
+            ax.plot(dims, values, marker="o", color=f"C{i}", label=cond,
+                    linestyle=":" if cond in REFERENCE_CONDITIONS else "-")
+            low = v.loc[cond, [f"{c}_low" for c in cols]].to_numpy(dtype=float)
+            high = v.loc[cond, [f"{c}_high" for c in cols]].to_numpy(dtype=float)
+            if np.isfinite(low).any():
+                ax.fill_between(dims, low, high, color=f"C{i}", alpha=0.15, linewidth=0)
         ax.axvline(prefix_dim, color="black", linestyle="--", linewidth=1, label=f"prefix dim {prefix_dim}")
         ax.set_xscale("log", base=2)
         ax.set_xticks(dims, [str(d) for d in dims])
-        ax.set(title=f"{variant}: dating-hiring CKA by prefix dim", xlabel="prefix dim d (log2)",
-               ylabel="linear CKA (mean over seeds)")
+        band = f"mean over {n_seeds} seeds, band: 95% t-interval" if n_seeds > 1 else "one seed"
+        ax.set(title=f"{variant}: dating-hiring CKA by prefix dim\n({band})", xlabel="prefix dim d (log2)",
+               ylabel="linear CKA")
         ax.legend(fontsize=8)
+    return fig
+
+
+def load_histories(profile_dir: str | Path) -> pd.DataFrame:
+    """Every run's history.csv under profile_dir/<variant>/seed<s>/<condition>, with those three as columns."""
+    frames = []
+    for path in sorted(Path(profile_dir).glob("*/seed*/*/history.csv")):
+        h = pd.read_csv(path)
+        h.insert(0, "condition", path.parent.name)
+        h.insert(0, "seed", int(path.parent.parent.name.removeprefix("seed")))
+        h.insert(0, "variant", path.parent.parent.parent.name)
+        frames.append(h)
+    if not frames:
+        raise FileNotFoundError(f"no history.csv under {profile_dir}/<variant>/seed<s>/<condition>")
+    return pd.concat(frames, ignore_index=True)
+
+
+def learning_curves(histories: pd.DataFrame, column: str = "val_top1", references: pd.DataFrame | None = None) -> Figure:
+    """Validation prefix top-1 against optimizer step per condition: mean over seeds and 95% t-band.
+
+    Steps are the condition's own optimizer steps (single-domain conditions take half the shared schedule).
+    references: an optional results frame; its zero_shot and tfidf rows (mean of both directions) draw lines.
+    """
+    checked = histories.dropna(subset=[column]) if column in histories.columns else histories.iloc[:0]
+    known = ("verbatim", "disjoint")
+    variants = sorted(dict.fromkeys(histories["variant"]), key=lambda v: (known.index(v) if v in known else len(known), v))
+    fig, axes = _figure(1, len(variants), 7 * len(variants), 5, sharey=True)
+    for ax, variant in zip(axes[0], variants):
+        v = checked[checked["variant"] == variant]
+        if v.empty:
+            ax.text(0.5, 0.5, "no validation checks\n(train.eval_every is null)", ha="center", va="center")
+            ax.set(title=f"{variant}: validation prefix top-1", xticks=[], yticks=[])
+            continue
+        n_seeds = int(v["seed"].nunique())
+        for i, cond in enumerate(_ordered(v["condition"])):
+            rows = []
+            for step, g in v[v["condition"] == cond].groupby("step"):
+                rows.append((step, *seed_interval(g[column])))
+            curve = np.asarray(rows, dtype=float)  # (n_checks, 4): step, mean, low, high
+            ax.plot(curve[:, 0] + 1, curve[:, 1], marker="o", markersize=3, color=f"C{i}", label=cond)
+            if np.isfinite(curve[:, 2]).any():
+                ax.fill_between(curve[:, 0] + 1, curve[:, 2], curve[:, 3], color=f"C{i}", alpha=0.15, linewidth=0)
+        if references is not None and "prefix_top1" in references.columns:
+            refs = references[(references["variant"] == variant)].groupby("condition")["prefix_top1"].mean()
+            for ref in ("tfidf", "zero_shot"):
+                if ref in refs.index and np.isfinite(refs[ref]):
+                    ax.axhline(refs[ref], color=REFERENCE_COLORS[ref], linestyle="--", linewidth=1.2,
+                               label=f"{ref} ({refs[ref]:.2f})")
+        band = f"mean over {n_seeds} seeds, band: 95% t-interval" if n_seeds > 1 else "one seed"
+        ax.set(ylim=(-0.02, 1.02), title=f"{variant}: validation prefix top-1 during training\n({band})",
+               xlabel="optimizer step", ylabel="prefix top-1 (mean of both directions)")
+        ax.legend(fontsize=8, loc="best")
     return fig
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .metrics import seed_interval
+
 KEY_COLUMNS = ["variant", "condition", "seed"]
 CONDITION_ORDER = [
     "v3_contrastive",
@@ -63,7 +65,10 @@ def summarize(
     condition_order: Sequence[str] = CONDITION_ORDER,
     decimals: int = 3,
 ) -> pd.DataFrame:
-    """Mean and std over seeds per (variant, condition), with a formatted 'mean ± std' column per metric."""
+    """Mean, std and 95% t-interval over seeds per (variant, condition), with a 'mean ± std' column per metric.
+
+    Numeric helpers per metric: <metric>_mean, _std, _ci_low, _ci_high (the interval is NaN for one seed).
+    """
     unknown = [metric for metric in metrics if metric not in frame.columns]
     if unknown:
         raise ValueError(f"metrics {unknown} are not columns of the frame ({list(frame.columns)})")
@@ -73,6 +78,9 @@ def summarize(
         stats = grouped[metric].agg(["mean", "std"]).reset_index(drop=True)
         summary[f"{metric}_mean"] = stats["mean"]
         summary[f"{metric}_std"] = stats["std"]
+        bounds = [seed_interval(values)[1:] for _, values in grouped[metric]]
+        summary[f"{metric}_ci_low"] = [b[0] for b in bounds]
+        summary[f"{metric}_ci_high"] = [b[1] for b in bounds]
         summary[metric] = [
             _format_mean_std(mean, std, decimals) for mean, std in zip(stats["mean"], stats["std"])
         ]
@@ -91,7 +99,7 @@ def _display_columns(summary: pd.DataFrame) -> list[str]:
     return [
         column
         for column in summary.columns
-        if column != "n_seeds" and not column.endswith(("_mean", "_std"))
+        if column != "n_seeds" and not column.endswith(("_mean", "_std", "_ci_low", "_ci_high"))
     ]
 
 
@@ -154,3 +162,19 @@ def write_tables(
     summary.to_csv(out_dir / f"{stem}.csv", index=False, encoding="utf-8")
     to_latex(summary, out_dir / f"{stem}.tex", caption if caption is not None else stem, f"tab:{stem}")
     return summary
+
+
+def interval_table(summary: pd.DataFrame, metrics: Sequence[str], decimals: int = 3) -> pd.DataFrame:
+    """'mean [low, high]' per metric (95% t-interval over seeds; the mean alone for one seed) from summarize()."""
+    out = summary[["variant", "condition", "n_seeds"]].copy()
+    for metric in metrics:
+        cells = []
+        for mean, low, high in zip(summary[f"{metric}_mean"], summary[f"{metric}_ci_low"], summary[f"{metric}_ci_high"]):
+            if math.isnan(mean):
+                cells.append("-")
+            elif math.isnan(low):
+                cells.append(f"{mean:.{decimals}f}")
+            else:
+                cells.append(f"{mean:.{decimals}f} [{low:.{decimals}f}, {high:.{decimals}f}]")
+        out[metric] = cells
+    return out.reset_index(drop=True)

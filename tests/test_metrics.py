@@ -189,3 +189,13 @@ def test_dim_sweep_matches_direct_calls_and_rejects_out_of_range():
         with pytest.raises(ValueError):
             metrics.dim_sweep(dating, hiring, [bad])
     assert all(math.isfinite(value) for value in sweep.to_numpy().ravel())
+
+
+def test_seed_interval_is_the_student_t_interval_of_the_mean():
+    mean, low, high = metrics.seed_interval([0.7, 0.8, 0.9])
+    half = 4.302653 * 0.1 / math.sqrt(3)
+    assert mean == pytest.approx(0.8) and low == pytest.approx(0.8 - half) and high == pytest.approx(0.8 + half)
+    mean, low, high = metrics.seed_interval([0.5, float("nan")])  # NaN dropped: one value, no interval
+    assert mean == 0.5 and math.isnan(low) and math.isnan(high)
+    assert all(math.isnan(v) for v in metrics.seed_interval([]))
+    assert metrics.seed_interval([0.3, 0.3, 0.3])[1:] == (pytest.approx(0.3), pytest.approx(0.3))

@@ -159,14 +159,55 @@ def test_top1_with_ci(results, check):
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["v3_contrastive", "v3_mse", "adversarial"]
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert any(t.startswith("chance") for t in legend) and any(t.startswith("tfidf") for t in legend)
-    assert "seed range" in fig.axes[1].get_title() and "bootstrap" in fig.axes[0].get_title()
+    assert "t-interval over 2 seeds" in fig.axes[1].get_title() and "bootstrap" in fig.axes[0].get_title()
     check(fig, 2)
+
+
+def test_top1_with_ci_error_bars_are_the_t_interval_over_seeds():
+    rows = [{"variant": "disjoint", "condition": "v3_contrastive", "seed": s, "prefix_top1": v}
+            for s, v in ((42, 0.70), (43, 0.80), (44, 0.90))]
+    fig = plots.top1_with_ci(pd.DataFrame(rows))
+    ax = fig.axes[0]
+    (caps_low, caps_high) = [line.get_ydata()[0] for line in ax.lines if line.get_marker() == "_"][:2]
+    half = 4.302653 * 0.1 / np.sqrt(3)  # t(0.975, 2) * sd / sqrt(n)
+    assert sorted((caps_low, caps_high)) == pytest.approx([0.8 - half, 0.8 + half], abs=1e-4)
+    assert ax.patches[0].get_height() == pytest.approx(0.8)
 
 
 def test_cka_vs_dim(results, check):
     fig = plots.cka_vs_dim(results, prefix_dim=64)
     assert fig.axes[0].get_xscale() == "log"
     check(fig, 2)
+
+
+def test_cka_vs_dim_draws_a_band_only_with_several_seeds(results):
+    fig = plots.cka_vs_dim(results, prefix_dim=64)
+    bands = [len([c for c in ax.collections if c.__class__.__name__ in ("PolyCollection", "FillBetweenPolyCollection")])
+             for ax in fig.axes]
+    assert bands[0] == 0 and bands[1] == 3  # verbatim has one seed, disjoint two (three conditions)
+
+
+def test_learning_curves_from_histories(tmp_path, check):
+    for seed, scale in ((42, 1.0), (43, 0.8)):
+        for cond in ("v3_mse", "v3_contrastive"):
+            folder = tmp_path / "quick" / "disjoint" / f"seed{seed}" / cond
+            folder.mkdir(parents=True)
+            h = pd.DataFrame({"step": range(10), "total": np.linspace(3, 1, 10)})
+            h["val_top1"] = [scale * (s + 1) / 10 if s % 5 == 4 else np.nan for s in range(10)]
+            h.to_csv(folder / "history.csv", index=False)
+    histories = plots.load_histories(tmp_path / "quick")
+    assert set(histories["seed"]) == {42, 43} and set(histories["condition"]) == {"v3_mse", "v3_contrastive"}
+    refs = pd.DataFrame([{"variant": "disjoint", "condition": "zero_shot", "seed": 42, "prefix_top1": 0.05}])
+    fig = plots.learning_curves(histories, references=refs)
+    ax = fig.axes[0]
+    curve = next(line for line in ax.lines if line.get_label() == "v3_contrastive")
+    assert list(curve.get_xdata()) == [5, 10]
+    assert list(curve.get_ydata()) == pytest.approx([0.45, 0.9])  # mean of the two seeds at each check
+    assert any(line.get_label().startswith("zero_shot") for line in ax.lines)
+    assert "2 seeds" in ax.get_title()
+    check(fig, 1)
+    with pytest.raises(FileNotFoundError, match="history.csv"):
+        plots.load_histories(tmp_path / "nothing")
 
 
 def test_prefix_projection(embs, check):

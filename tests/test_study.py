@@ -52,6 +52,20 @@ def test_collect_results_reads_runs_and_references(tmp_path):
     assert (profile_dir / "results.md").read_text().count("\n") >= 4
 
 
+def test_results_carry_both_directions_and_intervals_over_seeds(tmp_path):
+    profile_dir = tmp_path / "smoke"
+    for seed, (d2h, h2d) in zip((42, 43, 44), ((0.8, 0.6), (0.9, 0.7), (0.7, 0.5))):
+        params = study_params("v3_contrastive", "smoke", "disjoint", seed)
+        _write_metrics(run_dir(tmp_path, "smoke", "disjoint", seed, "v3_contrastive"), params,
+                       prefix_d2h_top1=d2h, prefix_h2d_top1=h2d, triplet_acc_dating=0.9)
+    frame = collect_results(profile_dir)
+    assert sorted(frame["prefix_top1"]) == pytest.approx([0.6, 0.7, 0.8])
+    study.write_results_table(profile_dir)
+    text = (profile_dir / "results.md").read_text()
+    assert "seeds 42, 43, 44" in text and "0.800 ± 0.100" in text
+    assert "0.700 [0.452, 0.948]" in text  # mean 0.7, sd 0.1, t(0.975, 2) * 0.1 / sqrt(3) = 0.248
+
+
 def test_collect_results_on_empty_folder_names_the_fix(tmp_path):
     with pytest.raises(RunFolderError, match="python -m smlib.study --profile empty"):
         collect_results(tmp_path / "empty")

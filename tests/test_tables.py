@@ -94,3 +94,23 @@ def test_write_tables_csv_round_trip(frame, tmp_path):
     loaded = pd.read_csv(tmp_path / "out" / "main_results.csv", encoding="utf-8")
     pd.testing.assert_frame_equal(loaded, summary)
     assert r"\label{tab:main_results}" in (tmp_path / "out" / "main_results.tex").read_text(encoding="utf-8")
+
+
+def test_summarize_gives_the_t_interval_over_seeds(frame):
+    summary = tables.summarize(frame, METRICS)
+    row = summary[(summary.variant == "verbatim") & (summary.condition == "v3_contrastive")].iloc[0]
+    half = 12.7062047 * 0.0141421 / 2 ** 0.5  # t(0.975, 1) * sd / sqrt(2)
+    assert row["top1_d2h_ci_low"] == pytest.approx(0.81 - half, rel=1e-4)
+    assert row["top1_d2h_ci_high"] == pytest.approx(0.81 + half, rel=1e-4)
+    single = summary[summary.condition == "adversarial"].iloc[0]
+    assert pd.isna(single["top1_d2h_ci_low"]) and pd.isna(single["top1_d2h_ci_high"])
+    assert "top1_d2h_ci_low" not in tables.to_markdown(summary)  # helpers stay out of the printed table
+
+
+def test_interval_table_formats_mean_and_interval(frame):
+    table = tables.interval_table(tables.summarize(frame, METRICS), METRICS)
+    table = table[table.variant == "verbatim"]
+    cells = dict(zip(table.condition, table.top1_d2h))
+    assert cells["v3_contrastive"].startswith("0.810 [") and cells["v3_contrastive"].endswith("]")
+    assert cells["adversarial"] == "0.500"
+    assert dict(zip(table.condition, table.within_acc))["tfidf"] == "-"
