@@ -73,10 +73,12 @@ class PairMap(torch.nn.Module):
 
 
 def train_pair_map(dating, hiring, out_dim: int = 64, temperature: float = 0.07, lr: float = 1e-2,
-                   epochs: int = 30, batch_size: int = 64, weight_decay: float = 0.0, seed: int = 0) -> PairMap:
+                   epochs: int = 30, batch_size: int = 64, weight_decay: float = 0.0, seed: int = 0,
+                   on_epoch=None) -> PairMap:
     """Fit a linear map per domain with the symmetric prefix InfoNCE on row-aligned pairs (row i = one person).
 
     Features may be dense arrays or scipy sparse matrices (TF-IDF); nothing about the task is in them.
+    on_epoch(epochs_done, model) is called after each epoch (model selection on held-out rows).
     """
     from .losses import PrefixInfoNCE
 
@@ -90,7 +92,7 @@ def train_pair_map(dating, hiring, out_dim: int = 64, temperature: float = 0.07,
     loss_fn = PrefixInfoNCE(out_dim, temperature)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     n = d.shape[0]
-    for _ in range(epochs):
+    for epoch in range(epochs):
         order = torch.randperm(n, generator=gen)
         for start in range(0, n - 1, batch_size):
             idx = order[start:start + batch_size]
@@ -101,6 +103,10 @@ def train_pair_map(dating, hiring, out_dim: int = 64, temperature: float = 0.07,
             opt.zero_grad()
             loss.backward()
             opt.step()
+        if on_epoch is not None:
+            model.eval()
+            on_epoch(epoch + 1, model)
+            model.train()
     return model.eval()
 
 
@@ -115,3 +121,45 @@ def pair_map_similarity(model: PairMap, dating, hiring) -> np.ndarray:
     zd, zh = model(_as_tensor(dating), _as_tensor(hiring))
     zd, zh = torch.nn.functional.normalize(zd, dim=1), torch.nn.functional.normalize(zh, dim=1)
     return (zd @ zh.T).numpy()
+
+
+def _mean_top1(sim: np.ndarray) -> float:
+    """Top-1 of the diagonal match, mean of both directions (rows -> columns and back)."""
+    return (top1_and_mrr(sim)[0] + top1_and_mrr(sim.T)[0]) / 2
+
+
+def select_pair_map(dating, hiring, lrs: Sequence[float] = (3e-3, 1e-2, 3e-2),
+                    epochs: Sequence[int] = (5, 10, 20, 40), holdout_fraction: float = 0.15, seed: int = 0,
+                    **kw) -> tuple[PairMap, dict]:
+    """Choose lr and epochs on a held-out slice of the training rows, then refit on all of them.
+
+    The held-out slice is a seeded random 15% of the rows given (never validation people). Every lr trains
+    once for max(epochs) epochs on the rest, scored (top-1, mean of both directions) after each listed epoch;
+    the best (lr, epochs), the first in grid order on ties, is refit on every row. Returns the model and the
+    record of the choice (the whole grid of held-out scores included).
+    """
+    n = np.asarray(dating.shape)[0]
+    n_hold = max(2, int(round(n * holdout_fraction)))
+    if n - n_hold < 2:
+        raise ValueError(f"{n} training rows are too few to hold out {n_hold} for model selection")
+    order = np.random.default_rng(seed).permutation(n)
+    hold, fit = np.sort(order[:n_hold]), np.sort(order[n_hold:])
+    checkpoints = sorted(set(int(e) for e in epochs))
+    scores: dict[str, dict[str, float]] = {}
+    for lr in lrs:
+        row: dict[str, float] = {}
+
+        def score(done: int, model: PairMap, row=row) -> None:
+            if done in checkpoints:
+                row[str(done)] = _mean_top1(pair_map_similarity(model, dating[hold], hiring[hold]))
+
+        train_pair_map(dating[fit], hiring[fit], lr=lr, epochs=checkpoints[-1], seed=seed, on_epoch=score, **kw)
+        scores[str(lr)] = row
+    best_lr, best_epochs, best = lrs[0], checkpoints[0], -1.0
+    for lr in lrs:
+        for e in checkpoints:
+            if scores[str(lr)][str(e)] > best:
+                best_lr, best_epochs, best = lr, e, scores[str(lr)][str(e)]
+    model = train_pair_map(dating, hiring, lr=best_lr, epochs=best_epochs, seed=seed, **kw)
+    return model, {"lr": best_lr, "epochs": best_epochs, "holdout_top1": best, "n_fit": int(len(fit)),
+                   "n_holdout": int(n_hold), "holdout_top1_by_lr_and_epochs": scores}

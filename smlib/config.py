@@ -15,6 +15,11 @@ CONDITIONS = (
     "projection_heads", "adversarial",
 )
 DOMAINS = ("dating", "hiring")
+# Rows every results table carries beside the conditions (evaluation.reference_rows computes them per dataset):
+# untrained (chance, tfidf, zero_shot), trained on the training people's pairs (tfidf_trained_*, frozen_probe),
+# and the identifiability ceiling.
+REFERENCE_ROWS = ("chance", "tfidf", "tfidf_trained_word", "tfidf_trained_char", "zero_shot", "frozen_probe",
+                  "ceiling")
 
 
 class ParamsError(ValueError):

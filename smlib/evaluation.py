@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.feature_extraction.text import TfidfVectorizer
 
 from . import __version__
-from .baselines import identifiability_ceiling, tfidf_similarity
+from .baselines import identifiability_ceiling, pair_map_similarity, select_pair_map, tfidf_similarity
 from .config import DOMAINS, Params
 from .data import Dataset
 from .metrics import (bootstrap_ci, cka_across_dims, cross_domain_margin, prefix_variance, ranks_from_similarities, triplet_accuracy,
@@ -158,34 +159,72 @@ def load_embeddings(path: str | Path) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
-def reference_rows(dataset: Dataset, params: Params, zero_shot_model=None) -> list[dict]:
-    """Rows every result table carries: chance, tfidf (char n-grams), zero_shot (untrained encoder), ceiling."""
+def reference_rows(dataset: Dataset, params: Params, zero_shot_model=None, trained: bool = True,
+                   selection: dict | None = None) -> list[dict]:
+    """Rows every result table carries, computed on validation people by the same metrics as the conditions.
+
+    Untrained: chance, tfidf (char n-grams), zero_shot (untrained encoder), ceiling (identifiability).
+    Trained on the training people's pairs (trained=True): tfidf_trained_word, tfidf_trained_char (TF-IDF
+    fit on training texts of both domains, a linear map per domain to prefix_dim dims trained with the
+    prefix InfoNCE) and frozen_probe (the same map on the untrained encoder's pooled embedding). Their lr
+    and epochs are chosen on a held-out slice of the training people; the choices go into `selection`.
+    """
     ids = dataset.split["val"]
     n = len(ids)
     base = {"variant": params.data.variant, "seed": params.seed}
     harmonic = sum(1 / r for r in range(1, n + 1)) / n
     rows = [{**base, "condition": "chance", "prefix_d2h_top1": 1 / n, "prefix_h2d_top1": 1 / n,
              "prefix_d2h_mrr": harmonic, "full_d2h_top1": 1 / n}]
-    sims = torch.from_numpy(tfidf_similarity([dataset.text("dating", i) for i in ids],
-                                             [dataset.text("hiring", i) for i in ids], analyzer="char_wb"))
+    val_texts = {d: [dataset.text(d, i) for i in ids] for d in DOMAINS}
+    sims = torch.from_numpy(tfidf_similarity(val_texts["dating"], val_texts["hiring"], analyzer="char_wb"))
     rows.append({**base, "condition": "tfidf", **_from_similarity(sims, params)})
+    if trained:
+        train_texts = {d: [dataset.text(d, i) for i in dataset.split["train"]] for d in DOMAINS}
+        for flavour, (analyzer, ngrams) in TRAINED_TFIDF.items():
+            vec = TfidfVectorizer(analyzer=analyzer, ngram_range=ngrams)
+            vec.fit(train_texts["dating"] + train_texts["hiring"])  # no labels, no validation text
+            feats = {split: {d: vec.transform(t[d]) for d in DOMAINS} for split, t in
+                     (("train", train_texts), ("val", val_texts))}
+            rows.append(_trained_row(f"tfidf_trained_{flavour}", feats, params, base, selection))
     if zero_shot_model is not None:
         emb = embed_validation(zero_shot_model, dataset, params.eval.batch_size)
         m = metrics_from_embeddings(emb, params.model.matryoshka_dims, params.eval.bootstrap_resamples, params.seed)
         rows.append({**base, "condition": "zero_shot", **m})
+        if trained:
+            feats = {"val": {d: emb[d] for d in DOMAINS},
+                     "train": {d: zero_shot_model.encode(train_texts[d], d).numpy() for d in DOMAINS}}
+            rows.append(_trained_row("frozen_probe", feats, params, base, selection))
     ceiling = identifiability_ceiling(dataset.split_people("val"), params.data.variant)
     rows.append({**base, "condition": "ceiling", "prefix_d2h_top1": ceiling, "prefix_h2d_top1": ceiling,
                  "full_d2h_top1": ceiling})
     return rows
 
 
-def write_references(rows: list[dict], params: Params, out_dir: str | Path) -> Path:
-    """references.json beside a dataset's runs (via a temp file, so a partial write is never read)."""
+TRAINED_TFIDF = {"word": ("word", (1, 2)), "char": ("char_wb", (3, 5))}
+
+
+def _trained_row(name: str, feats: dict, params: Params, base: dict, selection: dict | None) -> dict:
+    """A PairMap chosen on held-out training people, scored on validation people like any condition."""
+    t0 = time.perf_counter()
+    model, chosen = select_pair_map(feats["train"]["dating"], feats["train"]["hiring"], out_dim=params.model.prefix_dim,
+                                    temperature=params.loss.temperature, seed=params.seed)
+    sims = torch.from_numpy(pair_map_similarity(model, feats["val"]["dating"], feats["val"]["hiring"]))
+    if selection is not None:
+        selection[name] = {**chosen, "features": int(feats["train"]["dating"].shape[1]),
+                           "seconds": round(time.perf_counter() - t0, 2)}
+    return {**base, "condition": name, **_from_similarity(sims, params)}
+
+
+def write_references(rows: list[dict], params: Params, out_dir: str | Path, selection: dict | None = None) -> Path:
+    """references.json beside a dataset's runs (via a temp file, so a partial write is never read).
+
+    selection: the trained reference rows' hyperparameter choices (made on held-out training people).
+    """
     path = Path(out_dir) / "references.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"rows": rows, "data_params": {"seed": params.seed, "data": params.data.model_dump()},
-                               "encoder": params.model.base_model}, indent=2, sort_keys=True))
+                               "encoder": params.model.base_model, "selection": selection or {}}, indent=2, sort_keys=True))
     tmp.replace(path)
     return path
 

@@ -13,16 +13,18 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from .config import CONDITIONS, DOMAINS
+from .config import CONDITIONS, DOMAINS, REFERENCE_ROWS
 from .data.schema import BIG_FIVE
 from .data.texts import HIGH_SCORE, LOW_SCORE, TEMPLATE_NAMES, template_name
 from .evaluation import load_embeddings
 from .metrics import dim_sweep, ranks_from_similarities, seed_interval, true_match_ranks, truncate_normalize
 
-REFERENCE_CONDITIONS = ("chance", "tfidf", "zero_shot", "ceiling")
+REFERENCE_CONDITIONS = REFERENCE_ROWS
 LOSS_COLUMNS = ("within", "cross", "adversarial", "total")
 DOMAIN_COLORS = {"dating": "tab:red", "hiring": "tab:blue"}
-REFERENCE_COLORS = {"chance": "grey", "tfidf": "tab:orange", "zero_shot": "tab:purple", "ceiling": "black"}
+REFERENCE_COLORS = {"chance": "grey", "tfidf": "tab:orange", "tfidf_trained_word": "goldenrod",
+                    "tfidf_trained_char": "tab:brown", "zero_shot": "tab:purple", "frozen_probe": "tab:pink",
+                    "ceiling": "black"}
 
 
 def _figure(nrows: int, ncols: int, width: float, height: float, **kw) -> tuple[Figure, np.ndarray]:
@@ -331,7 +333,7 @@ def learning_curves(histories: pd.DataFrame, column: str = "val_top1", reference
                 ax.fill_between(curve[:, 0] + 1, curve[:, 2], curve[:, 3], color=f"C{i}", alpha=0.15, linewidth=0)
         if references is not None and "prefix_top1" in references.columns:
             refs = references[(references["variant"] == variant)].groupby("condition")["prefix_top1"].mean()
-            for ref in ("tfidf", "zero_shot"):
+            for ref in ("zero_shot", "frozen_probe", "tfidf_trained_word", "tfidf_trained_char"):
                 if ref in refs.index and np.isfinite(refs[ref]):
                     ax.axhline(refs[ref], color=REFERENCE_COLORS[ref], linestyle="--", linewidth=1.2,
                                label=f"{ref} ({refs[ref]:.2f})")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import CONDITIONS, ParamsError, available, load_params
+from .config import CONDITIONS, REFERENCE_ROWS, ParamsError, available, load_params
 from .tables import interval_table, to_markdown, write_tables
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,8 +74,12 @@ def execute(notebook: str, out_path: Path, parameters: dict, log_output: bool = 
 def run_study(profile: str = "quick", conditions=CONDITIONS, seeds=(42,), variants=VARIANTS,
               out: str | Path = ROOT / "runs", data_root: str | Path = ROOT / "data",
               checkpoint_root: str | Path = ROOT / "checkpoints", overrides: dict | None = None,
-              log_output: bool = False) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
-    """Run every (variant, seed, condition), skipping finished ones; return the summary and what failed."""
+              log_output: bool = False, refresh_references: bool = False) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """Run every (variant, seed, condition), skipping finished ones; return the summary and what failed.
+
+    01_data runs for a (variant, seed) whose references.json is missing or lacks a reference row this
+    version computes (config.REFERENCE_ROWS), or for every one with refresh_references.
+    """
     out, data_root, checkpoint_root = (Path(p).resolve() for p in (out, data_root, checkpoint_root))
     for c in conditions:
         if c not in CONDITIONS:
@@ -94,8 +98,16 @@ def run_study(profile: str = "quick", conditions=CONDITIONS, seeds=(42,), varian
     for v in variants:
         for s in seeds:
             ddir = dataset_dir(out, profile, v, s)
-            if not (ddir / "references.json").exists():
-                _log(f"[data] {profile}/{v}/seed{s}: 01_data")
+            try:
+                stale = references_missing(ddir)
+            except RunFolderError as e:
+                failures.append((f"{v}/seed{s}/01_data", str(e)))
+                _log(f"[data] {profile}/{v}/seed{s}: FAILED: {e}")
+                continue
+            if refresh_references or stale:
+                why = "" if not (ddir / "references.json").exists() else \
+                    " (refreshing references)" if refresh_references else f" (references.json lacks {', '.join(stale)})"
+                _log(f"[data] {profile}/{v}/seed{s}: 01_data{why}")
                 try:
                     execute("01_data.ipynb", ddir / "01_data.ipynb",
                             {**common, "variant": v, "seed": s, "out_dir": str(ddir)}, log_output)
@@ -144,6 +156,18 @@ def run_study(profile: str = "quick", conditions=CONDITIONS, seeds=(42,), varian
     else:
         _log("every run finished")
     return summary, failures
+
+
+def references_missing(ddir: Path) -> list[str]:
+    """Reference rows (config.REFERENCE_ROWS) that ddir/references.json lacks; all of them if it is absent."""
+    path = Path(ddir) / "references.json"
+    if not path.exists():
+        return list(REFERENCE_ROWS)
+    try:
+        have = {r["condition"] for r in json.loads(path.read_text())["rows"]}
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise RunFolderError(f"{path} is corrupted ({e}); move it away to rebuild the reference rows") from None
+    return [r for r in REFERENCE_ROWS if r not in have]
 
 
 def collect_results(profile_dir: str | Path) -> pd.DataFrame:
@@ -248,6 +272,8 @@ def main(argv=None) -> int:
     ap.add_argument("--table-only", action="store_true", help="only rebuild the results table from the runs")
     ap.add_argument("--update-readme", action="store_true", help="with --table-only: rewrite README's results block")
     ap.add_argument("--log-output", action="store_true", help="echo notebook outputs to the console")
+    ap.add_argument("--refresh-references", action="store_true",
+                    help="rerun 01_data (same cached dataset) to recompute every reference row, e.g. after a new one")
     args = ap.parse_args(argv)
     try:
         if args.table_only:
@@ -271,7 +297,8 @@ def main(argv=None) -> int:
         except ValueError:
             raise ParamsError(f"--seeds {args.seeds!r}: expected a comma list of integers") from None
         _, failures = run_study(args.profile, conditions, seeds, tuple(_csv(args.variants)), args.out,
-                                overrides=overrides, log_output=args.log_output)
+                                overrides=overrides, log_output=args.log_output,
+                                refresh_references=args.refresh_references)
         if failures:
             return 1
     except (ParamsError, RunFolderError) as e:

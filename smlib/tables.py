@@ -6,22 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from .config import CONDITIONS, REFERENCE_ROWS
 from .metrics import seed_interval
 
 KEY_COLUMNS = ["variant", "condition", "seed"]
-CONDITION_ORDER = [
-    "v3_contrastive",
-    "v3_mse",
-    "v3_no_prefix",
-    "single_dating",
-    "single_hiring",
-    "projection_heads",
-    "adversarial",
-    "chance",
-    "tfidf",
-    "zero_shot",
-    "ceiling",
-]
+CONDITION_ORDER = [*CONDITIONS, *REFERENCE_ROWS]
 LATEX_ESCAPES = {
     "\\": r"\textbackslash{}",
     "&": r"\&",

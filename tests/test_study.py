@@ -93,3 +93,35 @@ def test_cli_rejects_bad_input_before_running_anything(tmp_path, capsys, argv, m
     assert main(argv + ["--out", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_references_missing_names_the_rows_an_old_record_lacks(tmp_path):
+    assert study.references_missing(tmp_path) == list(study.REFERENCE_ROWS)
+    old = {"rows": [{"condition": c} for c in ("chance", "tfidf", "zero_shot", "ceiling")]}
+    (tmp_path / "references.json").write_text(json.dumps(old))
+    assert study.references_missing(tmp_path) == ["tfidf_trained_word", "tfidf_trained_char", "frozen_probe"]
+    (tmp_path / "references.json").write_text(json.dumps({"rows": [{"condition": c} for c in study.REFERENCE_ROWS]}))
+    assert study.references_missing(tmp_path) == []
+    (tmp_path / "references.json").write_text("{broken")
+    with pytest.raises(RunFolderError, match="corrupted"):
+        study.references_missing(tmp_path)
+
+
+def test_runner_reruns_01_data_only_where_references_are_stale_or_asked(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(study, "execute", lambda nb, path, parameters, log_output=False: calls.append((nb, path)))
+    monkeypatch.setattr(study, "write_results_table", lambda profile_dir: (profile_dir / "results.md").write_text(""))
+    complete = {"rows": [{"condition": c} for c in study.REFERENCE_ROWS]}
+    for variant, rows in (("verbatim", complete), ("disjoint", {"rows": [{"condition": "chance"}]})):
+        ddir = study.dataset_dir(tmp_path, "smoke", variant, 42)
+        ddir.mkdir(parents=True)
+        (ddir / "references.json").write_text(json.dumps(rows))
+        for condition in study.CONDITIONS:  # every run finished: only 01_data and 04 could run
+            _write_metrics(run_dir(tmp_path, "smoke", variant, 42, condition), study_params(condition, "smoke", variant, 42))
+    study.run_study("smoke", out=tmp_path, data_root=tmp_path / "data", checkpoint_root=tmp_path / "ckpt")
+    assert [(nb, p.parent.parent.name) for nb, p in calls if nb == "01_data.ipynb"] == [("01_data.ipynb", "disjoint")]
+    calls.clear()
+    study.run_study("smoke", out=tmp_path, data_root=tmp_path / "data", checkpoint_root=tmp_path / "ckpt",
+                    refresh_references=True)
+    assert sorted(p.parent.parent.name for nb, p in calls if nb == "01_data.ipynb") == ["disjoint", "verbatim"]
+    assert not [nb for nb, _ in calls if nb in ("02_train.ipynb", "03_evaluate.ipynb")]

@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from smlib.baselines import pair_map_similarity, top1_and_mrr, train_pair_map
+from conftest import fast_params
+from smlib import evaluation
+from smlib.baselines import pair_map_similarity, select_pair_map, top1_and_mrr, train_pair_map
+from smlib.models import build_model
 
 
 def _permuted_vocabulary_toy(n_people=120, n_traits=40, seed=0):
@@ -42,3 +45,46 @@ def test_pair_map_is_deterministic_for_a_seed():
 def test_pair_map_needs_aligned_pairs():
     with pytest.raises(ValueError, match="row-aligned"):
         train_pair_map(np.zeros((3, 4)), np.zeros((2, 4)))
+
+
+def test_select_pair_map_chooses_on_held_out_training_rows_and_refits_on_all():
+    dating, hiring = _permuted_vocabulary_toy(n_people=160)
+    train, val = slice(0, 120), slice(120, 160)
+    model, chosen = select_pair_map(dating[train], hiring[train], lrs=(1e-4, 2e-2), epochs=(2, 40), out_dim=16,
+                                    batch_size=32, seed=3)
+    assert chosen["n_fit"] + chosen["n_holdout"] == 120 and chosen["n_holdout"] == 18
+    grid = chosen["holdout_top1_by_lr_and_epochs"]
+    assert set(grid) == {"0.0001", "0.02"} and all(set(v) == {"2", "40"} for v in grid.values())
+    best = max(v for row in grid.values() for v in row.values())
+    assert chosen["holdout_top1"] == best == grid[str(chosen["lr"])][str(chosen["epochs"])]
+    assert (chosen["lr"], chosen["epochs"]) == (2e-2, 40)  # a tiny lr for 2 epochs learns nothing
+    assert top1_and_mrr(pair_map_similarity(model, dating[val], hiring[val]))[0] == 1.0
+
+
+def test_select_pair_map_needs_enough_rows():
+    dating, hiring = _permuted_vocabulary_toy(n_people=3)
+    with pytest.raises(ValueError, match="too few"):
+        select_pair_map(dating, hiring)
+
+
+def test_trained_reference_rows_learn_only_from_training_people(smoke_dataset, monkeypatch):
+    dataset = smoke_dataset
+    params = fast_params("v3_contrastive")
+    seen = []
+    real = evaluation.select_pair_map
+
+    def spy(dating, hiring, **kw):
+        seen.append((dating.shape[0], hiring.shape[0]))
+        return real(dating, hiring, lrs=(1e-2,), epochs=(2,), **{k: v for k, v in kw.items() if k not in ("lrs", "epochs")})
+
+    monkeypatch.setattr(evaluation, "select_pair_map", spy)
+    selection = {}
+    rows = {r["condition"]: r for r in evaluation.reference_rows(dataset, params, zero_shot_model=build_model(params),
+                                                      selection=selection)}
+    n_train = len(dataset.split["train"])
+    assert seen == [(n_train, n_train)] * 3  # word, char, frozen probe: training people only
+    for name in ("tfidf_trained_word", "tfidf_trained_char", "frozen_probe"):
+        assert 0 <= rows[name]["prefix_d2h_top1"] <= 1 and "prefix_h2d_mrr" in rows[name]
+        assert rows[name]["prefix_d2h_top1_ci_low"] <= rows[name]["prefix_d2h_top1"] <= rows[name]["prefix_d2h_top1_ci_high"]
+        assert selection[name]["lr"] == 1e-2 and selection[name]["epochs"] == 2
+    assert selection["frozen_probe"]["features"] == build_model(params).encode(["x"], "dating").shape[1]
