@@ -160,7 +160,7 @@ def load_embeddings(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def reference_rows(dataset: Dataset, params: Params, zero_shot_model=None, trained: bool = True,
-                   selection: dict | None = None) -> list[dict]:
+                   selection: dict | None = None, sims: dict | None = None) -> list[dict]:
     """Rows every result table carries, computed on validation people by the same metrics as the conditions.
 
     Untrained: chance, tfidf (char n-grams), zero_shot (untrained encoder), ceiling (identifiability).
@@ -168,7 +168,10 @@ def reference_rows(dataset: Dataset, params: Params, zero_shot_model=None, train
     fit on training texts of both domains, a linear map per domain to prefix_dim dims trained with the
     prefix InfoNCE) and frozen_probe (the same map on the untrained encoder's pooled embedding). Their lr
     and epochs are chosen on a held-out slice of the training people; the choices go into `selection`.
+    sims, if given, receives each matcher's (N_val, N_val) similarities (dating rows, hiring columns, in
+    split["val"] order): the per-person record that paired differences and gallery curves are computed from.
     """
+    sims = sims if sims is not None else {}
     ids = dataset.split["val"]
     n = len(ids)
     base = {"variant": params.data.variant, "seed": params.seed}
@@ -176,8 +179,8 @@ def reference_rows(dataset: Dataset, params: Params, zero_shot_model=None, train
     rows = [{**base, "condition": "chance", "prefix_d2h_top1": 1 / n, "prefix_h2d_top1": 1 / n,
              "prefix_d2h_mrr": harmonic, "full_d2h_top1": 1 / n}]
     val_texts = {d: [dataset.text(d, i) for i in ids] for d in DOMAINS}
-    sims = torch.from_numpy(tfidf_similarity(val_texts["dating"], val_texts["hiring"], analyzer="char_wb"))
-    rows.append({**base, "condition": "tfidf", **_from_similarity(sims, params)})
+    sims["tfidf"] = tfidf_similarity(val_texts["dating"], val_texts["hiring"], analyzer="char_wb").astype(np.float32)
+    rows.append({**base, "condition": "tfidf", **_from_similarity(torch.from_numpy(sims["tfidf"]), params)})
     if trained:
         train_texts = {d: [dataset.text(d, i) for i in dataset.split["train"]] for d in DOMAINS}
         for flavour, (analyzer, ngrams) in TRAINED_TFIDF.items():
@@ -185,15 +188,17 @@ def reference_rows(dataset: Dataset, params: Params, zero_shot_model=None, train
             vec.fit(train_texts["dating"] + train_texts["hiring"])  # no labels, no validation text
             feats = {split: {d: vec.transform(t[d]) for d in DOMAINS} for split, t in
                      (("train", train_texts), ("val", val_texts))}
-            rows.append(_trained_row(f"tfidf_trained_{flavour}", feats, params, base, selection))
+            rows.append(_trained_row(f"tfidf_trained_{flavour}", feats, params, base, selection, sims))
     if zero_shot_model is not None:
         emb = embed_validation(zero_shot_model, dataset, params.eval.batch_size)
         m = metrics_from_embeddings(emb, params.model.matryoshka_dims, params.eval.bootstrap_resamples, params.seed)
         rows.append({**base, "condition": "zero_shot", **m})
+        sims["zero_shot"] = (truncate_normalize(torch.from_numpy(emb["dating_prefix"]))
+                             @ truncate_normalize(torch.from_numpy(emb["hiring_prefix"])).T).numpy()
         if trained:
             feats = {"val": {d: emb[d] for d in DOMAINS},
                      "train": {d: zero_shot_model.encode(train_texts[d], d).numpy() for d in DOMAINS}}
-            rows.append(_trained_row("frozen_probe", feats, params, base, selection))
+            rows.append(_trained_row("frozen_probe", feats, params, base, selection, sims))
     ceiling = identifiability_ceiling(dataset.split_people("val"), params.data.variant)
     rows.append({**base, "condition": "ceiling", "prefix_d2h_top1": ceiling, "prefix_h2d_top1": ceiling,
                  "full_d2h_top1": ceiling})
@@ -203,25 +208,34 @@ def reference_rows(dataset: Dataset, params: Params, zero_shot_model=None, train
 TRAINED_TFIDF = {"word": ("word", (1, 2)), "char": ("char_wb", (3, 5))}
 
 
-def _trained_row(name: str, feats: dict, params: Params, base: dict, selection: dict | None) -> dict:
+def _trained_row(name: str, feats: dict, params: Params, base: dict, selection: dict | None, sims: dict) -> dict:
     """A PairMap chosen on held-out training people, scored on validation people like any condition."""
     t0 = time.perf_counter()
     model, chosen = select_pair_map(feats["train"]["dating"], feats["train"]["hiring"], out_dim=params.model.prefix_dim,
                                     temperature=params.loss.temperature, seed=params.seed)
-    sims = torch.from_numpy(pair_map_similarity(model, feats["val"]["dating"], feats["val"]["hiring"]))
+    sims[name] = pair_map_similarity(model, feats["val"]["dating"], feats["val"]["hiring"]).astype(np.float32)
     if selection is not None:
         selection[name] = {**chosen, "features": int(feats["train"]["dating"].shape[1]),
                            "seconds": round(time.perf_counter() - t0, 2)}
-    return {**base, "condition": name, **_from_similarity(sims, params)}
+    return {**base, "condition": name, **_from_similarity(torch.from_numpy(sims[name]), params)}
 
 
-def write_references(rows: list[dict], params: Params, out_dir: str | Path, selection: dict | None = None) -> Path:
+def write_references(rows: list[dict], params: Params, out_dir: str | Path, selection: dict | None = None,
+                     sims: dict | None = None, person_ids=None) -> Path:
     """references.json beside a dataset's runs (via a temp file, so a partial write is never read).
 
     selection: the trained reference rows' hyperparameter choices (made on held-out training people).
+    sims: reference_rows' similarity matrices, saved first as reference_sims.npz with the validation person_ids.
     """
     path = Path(out_dir) / "references.json"
     path.parent.mkdir(parents=True, exist_ok=True)
+    if sims:
+        if person_ids is None:
+            raise ValueError("write_references: sims need the validation person_ids they are ordered by")
+        tmp_npz = path.parent / "reference_sims.tmp.npz"
+        np.savez_compressed(tmp_npz, person_ids=np.asarray(person_ids, dtype=np.int64),
+                            **{k: np.asarray(v, dtype=np.float32) for k, v in sims.items()})
+        tmp_npz.replace(path.parent / "reference_sims.npz")
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"rows": rows, "data_params": {"seed": params.seed, "data": params.data.model_dump()},
                                "encoder": params.model.base_model, "selection": selection or {}}, indent=2, sort_keys=True))

@@ -88,3 +88,23 @@ def test_trained_reference_rows_learn_only_from_training_people(smoke_dataset, m
         assert rows[name]["prefix_d2h_top1_ci_low"] <= rows[name]["prefix_d2h_top1"] <= rows[name]["prefix_d2h_top1_ci_high"]
         assert selection[name]["lr"] == 1e-2 and selection[name]["epochs"] == 2
     assert selection["frozen_probe"]["features"] == build_model(params).encode(["x"], "dating").shape[1]
+
+
+def test_reference_similarities_are_saved_and_reproduce_the_rows(smoke_dataset, tmp_path):
+    from smlib.baselines import top1_and_mrr as t1
+
+    params = fast_params("v3_contrastive")
+    sims, selection = {}, {}
+    rows = evaluation.reference_rows(smoke_dataset, params, zero_shot_model=build_model(params), selection=selection,
+                                     sims=sims)
+    evaluation.write_references(rows, params, tmp_path, selection, sims, smoke_dataset.split["val"])
+    saved = np.load(tmp_path / "reference_sims.npz")
+    assert saved["person_ids"].tolist() == list(smoke_dataset.split["val"])
+    by_name = {r["condition"]: r for r in rows}
+    for name in ("tfidf", "tfidf_trained_word", "tfidf_trained_char", "zero_shot", "frozen_probe"):
+        assert saved[name].shape == (len(smoke_dataset.split["val"]),) * 2
+        assert t1(saved[name])[0] == pytest.approx(by_name[name]["prefix_d2h_top1"])
+        assert t1(saved[name].T)[0] == pytest.approx(by_name[name]["prefix_h2d_top1"])
+    assert not list(tmp_path.glob("*.tmp*"))
+    with pytest.raises(ValueError, match="person_ids"):
+        evaluation.write_references(rows, params, tmp_path, selection, sims)
