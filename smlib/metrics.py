@@ -4,6 +4,7 @@ Similarity is cosine throughout: every function slices first, then L2-normalises
 Rows of a dating and a hiring matrix are aligned by person (row i of both is the same person).
 """
 
+import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -245,3 +246,49 @@ def seed_interval(values, level: float = 0.95) -> tuple[float, float, float]:
 
     half = float(t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
     return mean, mean - half, mean + half
+
+
+def gallery_top1(sims: torch.Tensor, sizes: Sequence[int]) -> dict[int, float]:
+    """Expected top-1 of the diagonal match over random galleries of each size that contain the true match.
+
+    A gallery of size g is the true match plus g-1 others drawn without replacement from the N-1 others.
+    A query whose true match is beaten or tied by k others (ties count against it, as everywhere) ranks
+    first in such a gallery with probability C(N-1-k, g-1) / C(N-1, g-1): the exact mean over all galleries.
+    """
+    n = sims.shape[0]
+    if sims.ndim != 2 or sims.shape[1] != n:
+        raise ValueError(f"gallery_top1 needs a square (N, N) similarity matrix, got {tuple(sims.shape)}")
+    beaten_by = (ranks_from_similarities(sims, torch.arange(n)) - 1).tolist()  # k per query
+    out = {}
+    for g in sizes:
+        if not 1 <= g <= n:
+            raise ValueError(f"gallery size {g} outside 1..{n}")
+        total = math.comb(n - 1, g - 1)
+        out[int(g)] = float(np.mean([math.comb(n - 1 - k, g - 1) / total for k in beaten_by]))
+    return out
+
+
+def paired_bootstrap_diff(a, b, n_resamples: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
+    """Mean of a - b with a percentile interval from a paired bootstrap over people (and seeds).
+
+    a, b: (S, N) per-person values of two methods on the same N people for each of S seeds (or (N,)).
+    Each resample draws S seeds with replacement (when S > 1) and, within each, N people with replacement,
+    the same draws for a and b (paired). When every resampled difference is equal (e.g. a == b), the
+    interval collapses to that value and `degenerate` says so; nothing is NaN.
+    """
+    a, b = np.atleast_2d(np.asarray(a, dtype=float)), np.atleast_2d(np.asarray(b, dtype=float))
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError(f"paired values must have one shape, got {a.shape} and {b.shape}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("paired values must be finite")
+    d = a - b  # (S, N)
+    s, n = d.shape
+    rng = np.random.default_rng(seed)
+    seeds = rng.integers(s, size=(n_resamples, s)) if s > 1 else np.zeros((n_resamples, 1), dtype=int)
+    people = rng.integers(n, size=(n_resamples, s, n))
+    means = d[seeds[:, :, None], people].mean(axis=(1, 2))  # (R,)
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    diff = float(d.mean())
+    return {"diff": diff, "low": float(low), "high": float(high),
+            "resolved": bool(low > 0 or high < 0), "degenerate": bool(np.ptp(means) == 0),
+            "n_seeds": int(s), "n_people": int(n)}

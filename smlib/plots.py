@@ -409,3 +409,59 @@ def slider_plot(frame: pd.DataFrame) -> Figure:
     for ax in axes[0]:
         ax.set_xticks(x, conds, rotation=30, ha="right")
     return fig
+
+
+def gallery_curves(curves: pd.DataFrame) -> Figure:
+    """Prefix top-1 against gallery size (from analysis.gallery_curves): mean over seeds with a 95% t-band;
+    conditions solid, reference matchers dashed."""
+    known = ("verbatim", "disjoint")
+    variants = sorted(dict.fromkeys(curves["variant"]), key=lambda v: (known.index(v) if v in known else 2, v))
+    fig, axes = _figure(1, len(variants), 7 * len(variants), 5, sharey=True)
+    for ax, variant in zip(axes[0], variants):
+        v = curves[curves["variant"] == variant]
+        n_seeds = int(v["seed"].nunique())
+        for i, cond in enumerate(_ordered(v["condition"])):
+            stats = np.asarray([(g, *seed_interval(x["top1"])) for g, x in v[v["condition"] == cond].groupby("gallery")])
+            ref = cond in REFERENCE_CONDITIONS
+            color = REFERENCE_COLORS.get(cond, "grey") if ref else f"C{i}"
+            ax.plot(stats[:, 0], stats[:, 1], marker="o", markersize=3, color=color, label=cond,
+                    linestyle="--" if ref else "-")
+            if np.isfinite(stats[:, 2]).any():
+                ax.fill_between(stats[:, 0], stats[:, 2], stats[:, 3], color=color, alpha=0.12, linewidth=0)
+        ax.set_xscale("log")
+        band = f"mean over {n_seeds} seeds, band: 95% t-interval" if n_seeds > 1 else "one seed"
+        ax.set(ylim=(-0.02, 1.02), title=f"{variant}: prefix top-1 against gallery size\n({band})",
+               xlabel="candidates in the gallery (true match + random others, log)",
+               ylabel="prefix top-1 (mean of both directions)")
+        ax.legend(fontsize=7, loc="lower left", ncol=2)
+    return fig
+
+
+def paired_differences(table: pd.DataFrame) -> Figure:
+    """Forest plot of analysis.paired_differences: each method's prefix top-1 minus the proposed condition's
+    and minus the best reference matcher's, with 95% paired-bootstrap intervals (filled: excludes 0)."""
+    known = ("verbatim", "disjoint")
+    variants = sorted(dict.fromkeys(table["variant"]), key=lambda v: (known.index(v) if v in known else 2, v))
+    roles = list(dict.fromkeys(table["vs_role"]))
+    fig, axes = _figure(len(variants), len(roles), 7 * len(roles), 1.2 + 0.35 * table["method"].nunique() * len(variants))
+    for r, variant in enumerate(variants):
+        for c, role in enumerate(roles):
+            ax = axes[r, c]
+            t = table[(table["variant"] == variant) & (table["vs_role"] == role)]
+            if t.empty:
+                ax.set_axis_off()
+                continue
+            methods = _ordered(t["method"])[::-1]
+            t = t.set_index("method").loc[methods]
+            y = np.arange(len(methods))
+            for yi, (_, row) in zip(y, t.iterrows()):
+                color = "black" if row["resolved"] else "grey"
+                ax.plot([row["low"], row["high"]], [yi, yi], color=color, linewidth=2)
+                ax.plot([row["diff"]], [yi], marker="o", color=color, markerfacecolor=color if row["resolved"] else "white")
+            ax.axvline(0, color="tab:red", linewidth=1)
+            ax.set_yticks(y, methods)
+            vs = t["vs"].iloc[0]
+            ax.set(title=f"{variant}: method minus {vs} ({role})", xlabel="difference in prefix top-1 (95% paired bootstrap)",
+                   ylabel="method")
+    fig.suptitle("Paired differences over validation people and seeds (filled: interval excludes 0)")
+    return fig

@@ -203,8 +203,46 @@ def write_results_table(profile_dir: str | Path) -> pd.DataFrame:
     summary = write_tables(frame, metrics, profile_dir, "results",
                            caption=f"shared-matryoshka, profile {profile_dir.name}: validation people")
     frame.to_csv(profile_dir / "results_long.csv", index=False)
-    (profile_dir / "results.md").write_text(results_markdown(frame, summary))
+    text = results_markdown(frame, summary)
+    paired = paired_table(profile_dir)
+    if paired is not None:
+        paired.to_csv(profile_dir / "paired_differences.csv", index=False)
+        text += paired_markdown(paired)
+    (profile_dir / "results.md").write_text(text)
     return summary
+
+
+def paired_table(profile_dir: Path) -> pd.DataFrame | None:
+    """analysis.paired_differences of the record, or None where no run saved its embeddings."""
+    from .analysis import paired_differences
+
+    try:
+        return paired_differences(profile_dir)
+    except FileNotFoundError:
+        return None
+
+
+def paired_markdown(paired: pd.DataFrame) -> str:
+    """One row per method, one column per (variant, baseline): 'diff [low, high]' of prefix top-1."""
+    if paired.empty:
+        return ""
+    cols = {}
+    for (variant, role), g in paired.groupby(["variant", "vs_role"], sort=False):
+        vs = g["vs"].iloc[0]
+        cols[f"{variant}: minus {vs}" + (" (best reference)" if role == "best reference" else "")] = {
+            r.method: f"{r.diff:+.3f} [{r.low:+.3f}, {r.high:+.3f}]" for r in g.itertuples()}
+    from .analysis import _ordered
+
+    methods = _ordered(paired["method"].unique())
+    table = pd.DataFrame({"method": methods, **{c: [v.get(m, "-") for m in methods] for c, v in cols.items()}})
+    lines = ["| " + " | ".join(table.columns) + " |", "|---|" + "---:|" * (len(table.columns) - 1)]
+    lines += ["| " + " | ".join(str(x) for x in row) + " |" for row in table.itertuples(index=False)]
+    n_seeds = int(paired["n_seeds"].max())
+    return ("\nPaired differences in prefix top-1 (mean of both directions): method minus the proposed condition "
+            "and minus the variant's best reference matcher, with 95% intervals from a paired bootstrap over "
+            f"validation people{' and seeds' if n_seeds > 1 else ''} (n = {n_seeds} seed{'s' if n_seeds > 1 else ''}). "
+            "An interval that excludes 0 is a resolved difference; any other is not resolved.\n\n"
+            + "\n".join(lines) + "\n")
 
 
 def results_markdown(frame: pd.DataFrame, summary: pd.DataFrame | None = None) -> str:

@@ -199,3 +199,42 @@ def test_seed_interval_is_the_student_t_interval_of_the_mean():
     assert mean == 0.5 and math.isnan(low) and math.isnan(high)
     assert all(math.isnan(v) for v in metrics.seed_interval([]))
     assert metrics.seed_interval([0.3, 0.3, 0.3])[1:] == (pytest.approx(0.3), pytest.approx(0.3))
+
+
+def test_gallery_top1_is_the_exact_mean_over_galleries_that_hold_the_true_match():
+    import itertools
+
+    sims = torch.tensor([[0.9, 0.5, 0.1, 0.0],   # true match first: top-1 in every gallery
+                         [0.8, 0.6, 0.7, 0.0],   # beaten by 2 others
+                         [0.0, 0.0, 0.3, 0.3],   # tied by 1 other: ties count against
+                         [0.9, 0.8, 0.7, 0.1]])  # beaten by all 3
+    n = 4
+    for g in range(1, n + 1):
+        brute = []
+        for i in range(n):
+            others = [j for j in range(n) if j != i]
+            hits = [all(sims[i, i] > sims[i, j] for j in sub) for sub in itertools.combinations(others, g - 1)]
+            brute.append(sum(hits) / len(hits))
+        assert metrics.gallery_top1(sims, [g])[g] == pytest.approx(sum(brute) / n)
+    assert metrics.gallery_top1(sims, [1])[1] == 1.0  # alone in its gallery, the true match always wins
+    with pytest.raises(ValueError, match="outside"):
+        metrics.gallery_top1(sims, [5])
+
+
+def test_paired_bootstrap_covers_zero_for_identical_methods_and_excludes_it_for_a_clear_gap():
+    g = torch.Generator().manual_seed(0)
+    a = (torch.rand(3, 150, generator=g) < 0.8).double().numpy()
+    same = metrics.paired_bootstrap_diff(a, a)
+    assert same["diff"] == 0 and same["low"] == same["high"] == 0 and same["degenerate"] and not same["resolved"]
+    worse = a * (torch.rand(3, 150, generator=g) < 0.5).double().numpy()  # loses about half of a's hits
+    gap = metrics.paired_bootstrap_diff(a, worse)
+    assert gap["resolved"] and 0 < gap["low"] < gap["diff"] < gap["high"]
+    noise = (torch.rand(3, 150, generator=g) < 0.8).double().numpy()  # an independent method of equal skill
+    close = metrics.paired_bootstrap_diff(a, noise)
+    assert close["low"] < 0 < close["high"] and not close["resolved"]
+    one_seed = metrics.paired_bootstrap_diff(a[0], worse[0])
+    assert one_seed["n_seeds"] == 1 and one_seed["n_people"] == 150
+    with pytest.raises(ValueError, match="one shape"):
+        metrics.paired_bootstrap_diff(a, a[:2])
+    with pytest.raises(ValueError, match="finite"):
+        metrics.paired_bootstrap_diff([float("nan")], [0.0])

@@ -1,0 +1,123 @@
+"""Analyses of a recorded study that need no retraining: per-person matches, paired differences, gallery curves.
+
+Everything here reads what the study committed beside each run: embeddings.npz of every condition and
+reference_sims.npz of every dataset (the reference matchers' validation similarities).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .config import CONDITIONS, REFERENCE_ROWS
+from .evaluation import load_embeddings
+from .metrics import gallery_top1, paired_bootstrap_diff, ranks_from_similarities, truncate_normalize
+
+GALLERY_SIZES = (10, 20, 50, 100)
+# Reference rows a trained condition is read against in paired differences (the ceiling and chance are bounds).
+MATCHERS = tuple(r for r in REFERENCE_ROWS if r not in ("chance", "ceiling"))
+
+
+def record_similarities(profile_dir: str | Path) -> dict[tuple[str, int, str], tuple[np.ndarray, torch.Tensor]]:
+    """(variant, seed, condition) -> (validation person_ids, prefix similarities dating x hiring), for every
+    condition run with embeddings.npz and every reference matcher in reference_sims.npz."""
+    out = {}
+    for path in sorted(Path(profile_dir).glob("*/seed*/*/embeddings.npz")):
+        emb = load_embeddings(path)
+        d, h = (truncate_normalize(torch.from_numpy(np.asarray(emb[f"{x}_prefix"], dtype=np.float32)))
+                for x in ("dating", "hiring"))
+        out[_key(path.parent.parent, path.parent.name)] = (np.asarray(emb["person_ids"]), d @ h.T)
+    for path in sorted(Path(profile_dir).glob("*/seed*/reference_sims.npz")):
+        with np.load(path) as z:
+            for name in z.files:
+                if name != "person_ids":
+                    out[_key(path.parent, name)] = (z["person_ids"], torch.from_numpy(z[name]))
+    if not out:
+        raise FileNotFoundError(f"no embeddings.npz or reference_sims.npz under {profile_dir}/<variant>/seed<s>")
+    return out
+
+
+def _key(seed_dir: Path, condition: str) -> tuple[str, int, str]:
+    return seed_dir.parent.name, int(seed_dir.name.removeprefix("seed")), condition
+
+
+def per_person_top1(sims: torch.Tensor) -> np.ndarray:
+    """Per validation person: top-1 of the true match, mean of both directions (0, 0.5 or 1)."""
+    target = torch.arange(sims.shape[0])
+    d2h = (ranks_from_similarities(sims, target) == 1).double()
+    h2d = (ranks_from_similarities(sims.T.contiguous(), target) == 1).double()
+    return ((d2h + h2d) / 2).numpy()
+
+
+def paired_differences(profile_dir: str | Path, against: str = "v3_contrastive", n_resamples: int = 2000,
+                       seed: int = 0) -> pd.DataFrame:
+    """Prefix top-1 (mean of both directions) of every method minus `against`, and minus the best reference
+    matcher of the variant, with 95% paired-bootstrap intervals over validation people and seeds.
+
+    Only seeds both methods have are paired. 'resolved' is True where the interval excludes 0.
+    """
+    sims = record_similarities(profile_dir)
+    values = {k: (ids, per_person_top1(s)) for k, (ids, s) in sims.items()}
+    rows = []
+    for variant in _variants(values):
+        methods = _ordered({c for v, _, c in values if v == variant})
+        means = {m: np.mean([x.mean() for (v, _, c), (_, x) in values.items() if v == variant and c == m])
+                 for m in methods}
+        refs = [m for m in methods if m in MATCHERS]
+        best_ref = max(refs, key=lambda m: means[m]) if refs else None
+        for baseline in dict.fromkeys(b for b in (against, best_ref) if b in methods):
+            for method in methods:
+                if method == baseline:
+                    continue
+                a, b = _paired(values, variant, method, baseline)
+                if a is None:
+                    continue
+                r = paired_bootstrap_diff(a, b, n_resamples, seed)
+                rows.append({"variant": variant, "method": method, "vs": baseline,
+                             "vs_role": "proposed" if baseline == against else "best reference",
+                             "method_top1": float(a.mean()), "vs_top1": float(b.mean()), **r})
+    return pd.DataFrame(rows)
+
+
+def _paired(values: dict, variant: str, a_name: str, b_name: str):
+    seeds = sorted({s for v, s, c in values if v == variant and c == a_name}
+                   & {s for v, s, c in values if v == variant and c == b_name})
+    if not seeds:
+        return None, None
+    a, b = [], []
+    for s in seeds:
+        ids_a, xa = values[(variant, s, a_name)]
+        ids_b, xb = values[(variant, s, b_name)]
+        if not np.array_equal(ids_a, ids_b):
+            raise ValueError(f"{variant}/seed{s}: {a_name} and {b_name} were evaluated on different people")
+        a.append(xa)
+        b.append(xb)
+    return np.stack(a), np.stack(b)
+
+
+def gallery_curves(profile_dir: str | Path, sizes=GALLERY_SIZES) -> pd.DataFrame:
+    """Expected prefix top-1 (mean of both directions) against gallery size, per (variant, seed, method).
+
+    Sizes beyond the validation count are dropped; the full gallery (every validation person) is added.
+    """
+    rows = []
+    for (variant, seed, method), (_, s) in record_similarities(profile_dir).items():
+        n = s.shape[0]
+        use = sorted({g for g in sizes if 2 <= g < n} | {n})
+        d2h, h2d = gallery_top1(s, use), gallery_top1(s.T.contiguous(), use)
+        rows += [{"variant": variant, "seed": seed, "condition": method, "gallery": g, "top1": (d2h[g] + h2d[g]) / 2}
+                 for g in use]
+    return pd.DataFrame(rows)
+
+
+def _variants(values: dict) -> list[str]:
+    known = ("verbatim", "disjoint")
+    found = {v for v, _, _ in values}
+    return [v for v in known if v in found] + sorted(found - set(known))
+
+
+def _ordered(methods) -> list[str]:
+    order = [*CONDITIONS, *REFERENCE_ROWS]
+    return sorted(methods, key=lambda m: (order.index(m) if m in order else len(order), m))
