@@ -76,17 +76,21 @@ def attribute_distributions(people) -> Figure:
     return fig
 
 
-def template_usage(people, variant: str, seed: int) -> Figure:
-    """How often each dating and hiring template is used, and which dating/hiring templates co-occur."""
-    names = {dom: [template_name(p, dom, variant, seed) for p in people] for dom in DOMAINS}
+def template_usage(people, variant: str, seed: int, held_out_ids=()) -> Figure:
+    """How often each dating and hiring template is used, and which dating/hiring templates co-occur.
+
+    held_out_ids: validation people, whom the heldout variant writes with templates of their own.
+    """
+    held = set(held_out_ids)
+    names = {dom: [template_name(p, dom, variant, seed, p.person_id in held) for p in people] for dom in DOMAINS}
+    labels = {dom: list(TEMPLATE_NAMES[dom]) + sorted(set(names[dom]) - set(TEMPLATE_NAMES[dom])) for dom in DOMAINS}
     fig, axes = _figure(1, 3, 18, 5)
     for ax, dom in zip(axes[0], DOMAINS):
         counts = Counter(names[dom])
-        labels = list(TEMPLATE_NAMES[dom])
-        ax.barh(labels[::-1], [counts[n] for n in labels[::-1]], color=DOMAIN_COLORS[dom])
+        ax.barh(labels[dom][::-1], [counts[n] for n in labels[dom][::-1]], color=DOMAIN_COLORS[dom])
         ax.set(title=f"{dom.capitalize()} templates", xlabel="people", ylabel="template")
-    co = pd.crosstab(pd.Categorical(names["dating"], TEMPLATE_NAMES["dating"]),
-                     pd.Categorical(names["hiring"], TEMPLATE_NAMES["hiring"]), dropna=False)
+    co = pd.crosstab(pd.Categorical(names["dating"], labels["dating"]),
+                     pd.Categorical(names["hiring"], labels["hiring"]), dropna=False)
     import seaborn as sns  # only this figure needs it; importing it costs ~1 s per notebook
 
     sns.heatmap(co, ax=axes[0, 2], annot=True, fmt="d", cmap="Blues", cbar=False)

@@ -16,7 +16,8 @@ from .tables import interval_table, to_markdown, write_tables
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 KERNEL = "smlib"
-VARIANTS = ("verbatim", "disjoint")
+VARIANTS = ("verbatim", "disjoint")  # what a study runs unless --variants says otherwise
+ALL_VARIANTS = ("verbatim", "disjoint", "heldout")  # heldout: unseen wording for validation people (opt-in)
 TABLE_METRICS = ("prefix_d2h_top1", "prefix_h2d_top1", "prefix_d2h_mrr", "full_d2h_top1",
                  "triplet_acc_dating", "triplet_acc_hiring", "prefix_variance_dating", "cka@64")
 INTERVAL_METRICS = ("prefix_top1", "triplet_acc_dating", "triplet_acc_hiring", "cka@64")
@@ -88,8 +89,8 @@ def run_study(profile: str = "quick", conditions=CONDITIONS, seeds=(42,), varian
         if c not in CONDITIONS:
             raise ParamsError(f"unknown condition {c!r}: choose from {', '.join(CONDITIONS)}")
     for v in variants:
-        if v not in VARIANTS:
-            raise ParamsError(f"unknown variant {v!r}: choose from {', '.join(VARIANTS)}")
+        if v not in ALL_VARIANTS:
+            raise ParamsError(f"unknown variant {v!r}: choose from {', '.join(ALL_VARIANTS)}")
     points = {}  # (variant, seed, condition) -> [(folder name, overrides)]
     for c in conditions:  # validate every params combination before running anything
         for v in variants:
@@ -254,7 +255,7 @@ def collect_results(profile_dir: str | Path) -> pd.DataFrame:
     if not records:
         raise RunFolderError(f"no results under {profile_dir}: run `python -m smlib.study --profile "
                              f"{profile_dir.name}` first")
-    order = {v: i for i, v in enumerate(VARIANTS)}
+    order = {v: i for i, v in enumerate(ALL_VARIANTS)}
     frame = pd.DataFrame(sorted(records, key=lambda r: order.get(r["variant"], len(order))))
     if {"prefix_d2h_top1", "prefix_h2d_top1"} <= set(frame.columns):  # the headline: both directions
         frame["prefix_top1"] = (frame["prefix_d2h_top1"] + frame["prefix_h2d_top1"]) / 2
@@ -376,7 +377,8 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", default="quick", help=f"one of {available('profiles')}")
     ap.add_argument("--conditions", default="all", help="comma list or 'all'")
     ap.add_argument("--seeds", default="42", help="comma list of ints")
-    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma list of text variants")
+    ap.add_argument("--variants", default=",".join(VARIANTS),
+                    help=f"comma list of text variants out of {', '.join(ALL_VARIANTS)} (default: {','.join(VARIANTS)})")
     ap.add_argument("--out", default=str(ROOT / "runs"), help="root of the run record")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=YAML",
                     help="override a param, e.g. --set model.base_model=BAAI/bge-small-en-v1.5 (repeatable)")
