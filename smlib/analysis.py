@@ -20,11 +20,16 @@ GALLERY_SIZES = (10, 20, 50, 100)
 MATCHERS = tuple(r for r in REFERENCE_ROWS if r not in ("chance", "ceiling"))
 
 
-def record_similarities(profile_dir: str | Path) -> dict[tuple[str, int, str], tuple[np.ndarray, torch.Tensor]]:
+def record_similarities(profile_dir: str | Path, sweeps: bool = False) -> dict[tuple[str, int, str], tuple[np.ndarray, torch.Tensor]]:
     """(variant, seed, condition) -> (validation person_ids, prefix similarities dating x hiring), for every
-    condition run with embeddings.npz and every reference matcher in reference_sims.npz."""
+    condition run with embeddings.npz and every reference matcher in reference_sims.npz.
+
+    Sweep runs (folders named <condition>@<key>=<value>) are left out unless sweeps=True.
+    """
     out = {}
     for path in sorted(Path(profile_dir).glob("*/seed*/*/embeddings.npz")):
+        if "@" in path.parent.name and not sweeps:
+            continue
         emb = load_embeddings(path)
         d, h = (truncate_normalize(torch.from_numpy(np.asarray(emb[f"{x}_prefix"], dtype=np.float32)))
                 for x in ("dating", "hiring"))

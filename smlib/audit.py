@@ -10,7 +10,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from .baselines import identifiability_ceiling, tfidf_similarity, top1_and_mrr
 from .data.schema import PersonSchema
-from .data.texts import VARIANTS, render_dating_profile, render_hiring_resume
+from .data.texts import VARIANTS, heldout_phrases, render_dating_profile, render_hiring_resume
 
 _WORD = re.compile(r"[a-z0-9]+")
 TABLE_TOP_TOKENS = 5
@@ -21,10 +21,14 @@ def content_tokens(text: str) -> set[str]:
     return {t for t in _WORD.findall(text.lower()) if t not in ENGLISH_STOP_WORDS}
 
 
-def leakage_audit(people: Sequence[PersonSchema], variant: str, seed: int = 0, top_tokens: int = 20) -> dict:
-    """Chance, TF-IDF word/char matching, the identifiability ceiling and shared tokens for these people."""
-    dating = [render_dating_profile(p, variant, seed) for p in people]
-    hiring = [render_hiring_resume(p, variant, seed) for p in people]
+def leakage_audit(people: Sequence[PersonSchema], variant: str, seed: int = 0, top_tokens: int = 20,
+                  held_out: bool = False) -> dict:
+    """Chance, TF-IDF word/char matching, the identifiability ceiling and shared tokens for these people.
+
+    held_out: these are validation people (the heldout variant writes them with its held-out wording).
+    """
+    dating = [render_dating_profile(p, variant, seed, held_out) for p in people]
+    hiring = [render_hiring_resume(p, variant, seed, held_out) for p in people]
     result = {"variant": variant, "n_people": len(people), "chance": 1.0 / len(people)}
     for analyzer, label in (("word", "word"), ("char_wb", "char")):
         sim = tfidf_similarity(dating, hiring, analyzer=analyzer)  # (N, N)
@@ -38,12 +42,19 @@ def leakage_audit(people: Sequence[PersonSchema], variant: str, seed: int = 0, t
     return result
 
 
-def audit_table(people: Sequence[PersonSchema], variants: Sequence[str] = VARIANTS, seed: int = 0) -> pd.DataFrame:
+def audit_table(people: Sequence[PersonSchema], variants: Sequence[str] = VARIANTS, seed: int = 0,
+                held_out: bool = False) -> pd.DataFrame:
     """One row of leakage_audit numbers per variant, with the most shared tokens abbreviated."""
     rows = []
     for variant in variants:
-        audit = leakage_audit(people, variant, seed, top_tokens=TABLE_TOP_TOKENS)
+        audit = leakage_audit(people, variant, seed, top_tokens=TABLE_TOP_TOKENS, held_out=held_out)
         tokens = audit.pop("shared_tokens")
         audit["top_shared_tokens"] = ", ".join(f"{tok}({n})" for tok, n in tokens)
         rows.append(audit)
     return pd.DataFrame(rows).set_index("variant")
+
+
+def heldout_leaks(train_texts: Sequence[str]) -> list[str]:
+    """Held-out phrasings (validation wording of the heldout variant) found in any of these training texts."""
+    lowered = [t.lower() for t in train_texts]
+    return sorted(ph for ph in heldout_phrases() if any(ph.lower() in t for t in lowered))

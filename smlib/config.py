@@ -33,7 +33,7 @@ class _Strict(BaseModel):
 class DataParams(_Strict):
     n_people: int = Field(gt=1)
     val_fraction: float = Field(gt=0, lt=1)
-    variant: Literal["verbatim", "disjoint"]
+    variant: Literal["verbatim", "disjoint", "heldout"]
     n_triplets: int = Field(ge=1)
     n_val_triplets: int = Field(ge=1)
     n_cross_pairs: int = Field(ge=1)

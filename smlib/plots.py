@@ -76,17 +76,21 @@ def attribute_distributions(people) -> Figure:
     return fig
 
 
-def template_usage(people, variant: str, seed: int) -> Figure:
-    """How often each dating and hiring template is used, and which dating/hiring templates co-occur."""
-    names = {dom: [template_name(p, dom, variant, seed) for p in people] for dom in DOMAINS}
+def template_usage(people, variant: str, seed: int, held_out_ids=()) -> Figure:
+    """How often each dating and hiring template is used, and which dating/hiring templates co-occur.
+
+    held_out_ids: validation people, whom the heldout variant writes with templates of their own.
+    """
+    held = set(held_out_ids)
+    names = {dom: [template_name(p, dom, variant, seed, p.person_id in held) for p in people] for dom in DOMAINS}
+    labels = {dom: list(TEMPLATE_NAMES[dom]) + sorted(set(names[dom]) - set(TEMPLATE_NAMES[dom])) for dom in DOMAINS}
     fig, axes = _figure(1, 3, 18, 5)
     for ax, dom in zip(axes[0], DOMAINS):
         counts = Counter(names[dom])
-        labels = list(TEMPLATE_NAMES[dom])
-        ax.barh(labels[::-1], [counts[n] for n in labels[::-1]], color=DOMAIN_COLORS[dom])
+        ax.barh(labels[dom][::-1], [counts[n] for n in labels[dom][::-1]], color=DOMAIN_COLORS[dom])
         ax.set(title=f"{dom.capitalize()} templates", xlabel="people", ylabel="template")
-    co = pd.crosstab(pd.Categorical(names["dating"], TEMPLATE_NAMES["dating"]),
-                     pd.Categorical(names["hiring"], TEMPLATE_NAMES["hiring"]), dropna=False)
+    co = pd.crosstab(pd.Categorical(names["dating"], labels["dating"]),
+                     pd.Categorical(names["hiring"], labels["hiring"]), dropna=False)
     import seaborn as sns  # only this figure needs it; importing it costs ~1 s per notebook
 
     sns.heatmap(co, ax=axes[0, 2], annot=True, fmt="d", cmap="Blues", cbar=False)
@@ -464,4 +468,33 @@ def paired_differences(table: pd.DataFrame) -> Figure:
             ax.set(title=f"{variant}: method minus {vs} ({role})", xlabel="difference in prefix top-1 (95% paired bootstrap)",
                    ylabel="method")
     fig.suptitle("Paired differences over validation people and seeds (filled: interval excludes 0)")
+    return fig
+
+
+def sweep_curve(frame: pd.DataFrame, key: str = "prefix_dim", base_value=64, condition: str = "v3_contrastive") -> Figure:
+    """Identity top-1 and within-domain triplet accuracy against a swept value (rows <condition>@<key>=<v>,
+    plus the condition's own row at base_value), per variant: mean over seeds with 95% t-intervals."""
+    prefix = f"{condition}@{key}="
+    rows = frame[frame["condition"].str.startswith(prefix) | (frame["condition"] == condition)].copy()
+    rows["value"] = [float(c.removeprefix(prefix)) if c.startswith(prefix) else float(base_value) for c in rows["condition"]]
+    rows["triplet_acc"] = rows[["triplet_acc_dating", "triplet_acc_hiring"]].mean(axis=1)
+    known = ("verbatim", "disjoint")
+    variants = sorted(dict.fromkeys(rows["variant"]), key=lambda v: (known.index(v) if v in known else 2, v))
+    fig, axes = _figure(1, max(1, len(variants)), 7 * max(1, len(variants)), 5, sharey=True)
+    for ax, variant in zip(axes[0], variants):
+        v = rows[rows["variant"] == variant]
+        n_seeds = int(v["seed"].nunique())
+        for metric, color, label in (("prefix_top1", "C0", "identity: prefix top-1 (both directions)"),
+                                     ("triplet_acc", "C2", "within-domain triplet accuracy (mean of domains)")):
+            stats = np.asarray([(x, *seed_interval(g[metric])) for x, g in v.groupby("value")])
+            ax.plot(stats[:, 0], stats[:, 1], marker="o", color=color, label=label)
+            if np.isfinite(stats[:, 2]).any():
+                ax.fill_between(stats[:, 0], stats[:, 2], stats[:, 3], color=color, alpha=0.15, linewidth=0)
+        ax.set_xscale("log", base=2)
+        values = sorted(v["value"].unique())
+        ax.set_xticks(values, [f"{x:g}" for x in values])
+        seeds = f"mean over {n_seeds} seeds, band: 95% t-interval" if n_seeds > 1 else "one seed"
+        ax.set(ylim=(-0.02, 1.02), title=f"{variant}: {condition} against {key}\n({seeds})", xlabel=f"{key} (log2)",
+               ylabel="score")
+        ax.legend(fontsize=8, loc="lower right")
     return fig

@@ -16,7 +16,8 @@ from .tables import interval_table, to_markdown, write_tables
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 KERNEL = "smlib"
-VARIANTS = ("verbatim", "disjoint")
+VARIANTS = ("verbatim", "disjoint")  # what a study runs unless --variants says otherwise
+ALL_VARIANTS = ("verbatim", "disjoint", "heldout")  # heldout: unseen wording for validation people (opt-in)
 TABLE_METRICS = ("prefix_d2h_top1", "prefix_h2d_top1", "prefix_d2h_mrr", "full_d2h_top1",
                  "triplet_acc_dating", "triplet_acc_hiring", "prefix_variance_dating", "cka@64")
 INTERVAL_METRICS = ("prefix_top1", "triplet_acc_dating", "triplet_acc_hiring", "cka@64")
@@ -74,24 +75,28 @@ def execute(notebook: str, out_path: Path, parameters: dict, log_output: bool = 
 def run_study(profile: str = "quick", conditions=CONDITIONS, seeds=(42,), variants=VARIANTS,
               out: str | Path = ROOT / "runs", data_root: str | Path = ROOT / "data",
               checkpoint_root: str | Path = ROOT / "checkpoints", overrides: dict | None = None,
-              log_output: bool = False, refresh_references: bool = False) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+              log_output: bool = False, refresh_references: bool = False,
+              sweep: tuple[str, list] | None = None) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """Run every (variant, seed, condition), skipping finished ones; return the summary and what failed.
 
     01_data runs for a (variant, seed) whose references.json is missing or lacks a reference row this
     version computes (config.REFERENCE_ROWS), or for every one with refresh_references.
+    sweep=(key, values) runs each condition once per value instead, in a folder of its own named
+    <condition>@<leaf key>=<value> (the value the profile already has uses the plain condition folder).
     """
     out, data_root, checkpoint_root = (Path(p).resolve() for p in (out, data_root, checkpoint_root))
     for c in conditions:
         if c not in CONDITIONS:
             raise ParamsError(f"unknown condition {c!r}: choose from {', '.join(CONDITIONS)}")
     for v in variants:
-        if v not in VARIANTS:
-            raise ParamsError(f"unknown variant {v!r}: choose from {', '.join(VARIANTS)}")
+        if v not in ALL_VARIANTS:
+            raise ParamsError(f"unknown variant {v!r}: choose from {', '.join(ALL_VARIANTS)}")
+    points = {}  # (variant, seed, condition) -> [(folder name, overrides)]
     for c in conditions:  # validate every params combination before running anything
         for v in variants:
             for s in seeds:
-                study_params(c, profile, v, s, overrides)
-    jobs = [(v, s, c) for v in variants for s in seeds for c in conditions]
+                points[(v, s, c)] = sweep_points(c, profile, v, s, overrides, sweep)
+    jobs = [(v, s, c, name) for v in variants for s in seeds for c in conditions for name, _ in points[(v, s, c)]]
     failures: list[tuple[str, str]] = []
     t_study = time.perf_counter()
     common = {"profile": profile, "data_root": str(data_root), "overrides": overrides or {}}
@@ -116,25 +121,26 @@ def run_study(profile: str = "quick", conditions=CONDITIONS, seeds=(42,), varian
                     _log(f"  FAILED: {_short(e)} (see {ddir / '01_data.ipynb'})")
                     continue
             for c in conditions:
-                i = jobs.index((v, s, c)) + 1
-                rdir = run_dir(out, profile, v, s, c)
-                label = f"[{i}/{len(jobs)}] {profile}/{v}/seed{s}/{c}"
-                try:
-                    if finished(rdir, study_params(c, profile, v, s, overrides).hash()):
-                        _log(f"{label}: done before, skipped")
-                        continue
-                    t0 = time.perf_counter()
-                    ckpt = checkpoint_dir(profile, v, s, c, checkpoint_root)
-                    nb = {**common, "condition": c, "variant": v, "seed": s, "checkpoint_dir": str(ckpt),
-                          "out_dir": str(rdir)}
-                    _log(f"{label}: 02_train")
-                    execute("02_train.ipynb", rdir / "02_train.ipynb", nb, log_output)
-                    _log(f"{label}: 03_evaluate")
-                    execute("03_evaluate.ipynb", rdir / "03_evaluate.ipynb", nb, log_output)
-                    _log(f"{label}: finished in {time.perf_counter() - t0:.0f} s")
-                except Exception as e:  # noqa: BLE001 - reported, the rest still runs
-                    failures.append((f"{v}/seed{s}/{c}", _short(e)))
-                    _log(f"{label}: FAILED: {_short(e)} (the executed notebook in {rdir} shows the failing cell)")
+                for name, run_overrides in points[(v, s, c)]:
+                    i = jobs.index((v, s, c, name)) + 1
+                    rdir = run_dir(out, profile, v, s, name)
+                    label = f"[{i}/{len(jobs)}] {profile}/{v}/seed{s}/{name}"
+                    try:
+                        if finished(rdir, study_params(c, profile, v, s, run_overrides).hash()):
+                            _log(f"{label}: done before, skipped")
+                            continue
+                        t0 = time.perf_counter()
+                        ckpt = checkpoint_dir(profile, v, s, name, checkpoint_root)
+                        nb = {**common, "overrides": run_overrides, "condition": c, "variant": v, "seed": s,
+                              "checkpoint_dir": str(ckpt), "out_dir": str(rdir)}
+                        _log(f"{label}: 02_train")
+                        execute("02_train.ipynb", rdir / "02_train.ipynb", nb, log_output)
+                        _log(f"{label}: 03_evaluate")
+                        execute("03_evaluate.ipynb", rdir / "03_evaluate.ipynb", nb, log_output)
+                        _log(f"{label}: finished in {time.perf_counter() - t0:.0f} s")
+                    except Exception as e:  # noqa: BLE001 - reported, the rest still runs
+                        failures.append((f"{v}/seed{s}/{name}", _short(e)))
+                        _log(f"{label}: FAILED: {_short(e)} (the executed notebook in {rdir} shows the failing cell)")
     profile_dir = Path(out) / profile
     try:
         execute("04_figures.ipynb", profile_dir / "04_figures.ipynb",
@@ -158,6 +164,60 @@ def run_study(profile: str = "quick", conditions=CONDITIONS, seeds=(42,), varian
     return summary, failures
 
 
+SWEEPABLE = ("model", "loss", "train")
+
+
+def parse_sweep(text: str) -> tuple[str, list]:
+    """'model.prefix_dim=16,32,64' -> ('model.prefix_dim', [16, 32, 64]); values are YAML scalars."""
+    import yaml
+
+    key, sep, values = text.partition("=")
+    key = key.strip()
+    if not sep or not key or not values.strip():
+        raise ParamsError(f"--sweep {text!r}: expected KEY=V1,V2,... e.g. model.prefix_dim=16,32,64,128")
+    if key.split(".")[0] not in SWEEPABLE or "." not in key:
+        raise ParamsError(f"--sweep {text!r}: only model.*, loss.* and train.* keys can be swept "
+                          "(data keys would change the dataset the reference rows belong to)")
+    parsed = []
+    for raw in values.split(","):
+        if not raw.strip():
+            raise ParamsError(f"--sweep {text!r}: empty value in the list")
+        try:
+            parsed.append(yaml.safe_load(raw.strip()))
+        except yaml.YAMLError:
+            raise ParamsError(f"--sweep {text!r}: cannot read value {raw.strip()!r}") from None
+    if len(set(map(repr, parsed))) != len(parsed):
+        raise ParamsError(f"--sweep {text!r}: a value is repeated")
+    return key, parsed
+
+
+def sweep_points(condition: str, profile: str, variant: str, seed: int, overrides: dict | None,
+                 sweep: tuple[str, list] | None) -> list[tuple[str, dict]]:
+    """[(run folder name, overrides)] of one (variant, seed, condition), each validated.
+
+    Without a sweep: [(condition, overrides)]. Sweeping model.prefix_dim adds the value to
+    model.matryoshka_dims so the prefix stays one of the Matryoshka dims.
+    """
+    overrides = dict(overrides or {})
+    base = study_params(condition, profile, variant, seed, overrides)
+    if sweep is None:
+        return [(condition, overrides)]
+    key, values = sweep
+    section, *rest = key.split(".")
+    current = getattr(getattr(base, section), rest[0]) if len(rest) == 1 and hasattr(getattr(base, section), rest[0]) \
+        else object()
+    out = []
+    for value in values:
+        point = {**overrides, key: value}
+        if key == "model.prefix_dim" and isinstance(value, int) and not isinstance(value, bool):
+            point["model.matryoshka_dims"] = sorted(set(base.model.matryoshka_dims) | {value})
+        study_params(condition, profile, variant, seed, point)  # raises ParamsError naming the key
+        leaf = key.split(".")[-1]
+        name = condition if value == current else f"{condition}@{leaf}={value}"
+        out.append((name, overrides if value == current else point))
+    return out
+
+
 def references_missing(ddir: Path) -> list[str]:
     """Reference rows (config.REFERENCE_ROWS) that ddir/references.json lacks; all of them if it is absent."""
     path = Path(ddir) / "references.json"
@@ -177,18 +237,25 @@ def collect_results(profile_dir: str | Path) -> pd.DataFrame:
     for path in sorted(profile_dir.glob("*/seed*/*/metrics.json")):
         try:
             r = json.loads(path.read_text())
-            records.append({"variant": r["variant"], "condition": r["condition"], "seed": r["seed"], **r["metrics"]})
+            name = path.parent.name  # a sweep point's folder, e.g. v3_contrastive@prefix_dim=16, names its row
+            condition = name if name.startswith(f"{r['condition']}@") else r["condition"]
+            records.append({"variant": r["variant"], "condition": condition, "seed": r["seed"], **r["metrics"]})
         except (json.JSONDecodeError, KeyError) as e:
             raise RunFolderError(f"{path} is corrupted ({e})") from None
     for path in sorted(profile_dir.glob("*/seed*/references.json")):
         try:
-            records += json.loads(path.read_text())["rows"]
-        except (json.JSONDecodeError, KeyError) as e:
+            rows = json.loads(path.read_text())["rows"]
+            for row in rows:
+                missing = [k for k in ("variant", "condition", "seed") if k not in row]
+                if missing:
+                    raise KeyError(f"a row lacks {missing}")
+            records += rows
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
             raise RunFolderError(f"{path} is corrupted ({e})") from None
     if not records:
         raise RunFolderError(f"no results under {profile_dir}: run `python -m smlib.study --profile "
                              f"{profile_dir.name}` first")
-    order = {v: i for i, v in enumerate(VARIANTS)}
+    order = {v: i for i, v in enumerate(ALL_VARIANTS)}
     frame = pd.DataFrame(sorted(records, key=lambda r: order.get(r["variant"], len(order))))
     if {"prefix_d2h_top1", "prefix_h2d_top1"} <= set(frame.columns):  # the headline: both directions
         frame["prefix_top1"] = (frame["prefix_d2h_top1"] + frame["prefix_h2d_top1"]) / 2
@@ -198,12 +265,19 @@ def collect_results(profile_dir: str | Path) -> pd.DataFrame:
 def write_results_table(profile_dir: str | Path) -> pd.DataFrame:
     """results.csv/.tex (mean ± std over seeds, with 95% t-intervals in the CSV) and results.md under the profile."""
     profile_dir = Path(profile_dir)
-    frame = collect_results(profile_dir)
+    everything = collect_results(profile_dir)
+    everything.to_csv(profile_dir / "results_long.csv", index=False)
+    swept = everything["condition"].str.contains("@", regex=False)
+    frame = everything[~swept]
     metrics = [m for m in TABLE_METRICS if m in frame.columns]
     summary = write_tables(frame, metrics, profile_dir, "results",
                            caption=f"shared-matryoshka, profile {profile_dir.name}: validation people")
-    frame.to_csv(profile_dir / "results_long.csv", index=False)
     text = results_markdown(frame, summary)
+    if swept.any():
+        sweep_summary = write_tables(everything[swept], metrics, profile_dir, "results_sweep",
+                                     caption=f"shared-matryoshka, profile {profile_dir.name}: sweep runs")
+        text += ("\nSweep runs (one folder per value, `--sweep`); the value the profile already has is the "
+                 f"condition's own row above.\n\n{to_markdown(sweep_summary)}")
     paired = paired_table(profile_dir)
     if paired is not None:
         paired.to_csv(profile_dir / "paired_differences.csv", index=False)
@@ -303,13 +377,16 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", default="quick", help=f"one of {available('profiles')}")
     ap.add_argument("--conditions", default="all", help="comma list or 'all'")
     ap.add_argument("--seeds", default="42", help="comma list of ints")
-    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma list of text variants")
+    ap.add_argument("--variants", default=",".join(VARIANTS),
+                    help=f"comma list of text variants out of {', '.join(ALL_VARIANTS)} (default: {','.join(VARIANTS)})")
     ap.add_argument("--out", default=str(ROOT / "runs"), help="root of the run record")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=YAML",
                     help="override a param, e.g. --set model.base_model=BAAI/bge-small-en-v1.5 (repeatable)")
     ap.add_argument("--table-only", action="store_true", help="only rebuild the results table from the runs")
     ap.add_argument("--update-readme", action="store_true", help="with --table-only: rewrite README's results block")
     ap.add_argument("--log-output", action="store_true", help="echo notebook outputs to the console")
+    ap.add_argument("--sweep", default=None, metavar="KEY=V1,V2,...",
+                    help="one run folder per value, e.g. --sweep model.prefix_dim=16,32,64,128 --conditions v3_contrastive")
     ap.add_argument("--refresh-references", action="store_true",
                     help="rerun 01_data (same cached dataset) to recompute every reference row, e.g. after a new one")
     args = ap.parse_args(argv)
@@ -336,7 +413,8 @@ def main(argv=None) -> int:
             raise ParamsError(f"--seeds {args.seeds!r}: expected a comma list of integers") from None
         _, failures = run_study(args.profile, conditions, seeds, tuple(_csv(args.variants)), args.out,
                                 overrides=overrides, log_output=args.log_output,
-                                refresh_references=args.refresh_references)
+                                refresh_references=args.refresh_references,
+                                sweep=parse_sweep(args.sweep) if args.sweep else None)
         if failures:
             return 1
     except (ParamsError, RunFolderError) as e:

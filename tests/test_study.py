@@ -125,3 +125,68 @@ def test_runner_reruns_01_data_only_where_references_are_stale_or_asked(tmp_path
                     refresh_references=True)
     assert sorted(p.parent.parent.name for nb, p in calls if nb == "01_data.ipynb") == ["disjoint", "verbatim"]
     assert not [nb for nb, _ in calls if nb in ("02_train.ipynb", "03_evaluate.ipynb")]
+
+
+def test_parse_sweep_reads_values_and_refuses_what_cannot_be_swept():
+    assert study.parse_sweep("model.prefix_dim=16, 32,128") == ("model.prefix_dim", [16, 32, 128])
+    assert study.parse_sweep("loss.cross_domain=infonce,mse") == ("loss.cross_domain", ["infonce", "mse"])
+    for bad, needle in (("model.prefix_dim", "expected KEY=V1"), ("data.n_people=10,20", "only model"),
+                        ("prefix_dim=16", "only model"), ("model.prefix_dim=16,,32", "empty value"),
+                        ("model.prefix_dim=16,16", "repeated"), ("model.prefix_dim=[1", "cannot read")):
+        with pytest.raises(study.ParamsError, match=needle):
+            study.parse_sweep(bad)
+
+
+def test_sweep_points_name_their_folders_and_keep_the_prefix_a_matryoshka_dim():
+    points = dict(study.sweep_points("v3_contrastive", "smoke", "disjoint", 42, {}, ("model.prefix_dim", [16, 64, 100])))
+    assert list(points) == ["v3_contrastive@prefix_dim=16", "v3_contrastive", "v3_contrastive@prefix_dim=100"]
+    assert points["v3_contrastive"] == {}  # the profile's own value is the plain run, not a copy of it
+    p16 = study_params("v3_contrastive", "smoke", "disjoint", 42, points["v3_contrastive@prefix_dim=16"])
+    assert p16.model.prefix_dim == 16 and p16.model.matryoshka_dims == [16, 32, 64, 128, 256, 384]
+    p100 = study_params("v3_contrastive", "smoke", "disjoint", 42, points["v3_contrastive@prefix_dim=100"])
+    assert 100 in p100.model.matryoshka_dims
+    with pytest.raises(study.ParamsError, match="train.lr"):
+        study.sweep_points("v3_contrastive", "smoke", "disjoint", 42, {}, ("train.lr", ["fast"]))
+
+
+def test_runner_runs_each_sweep_point_in_its_own_folder_and_tables_keep_them_apart(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_execute(nb, path, parameters, log_output=False):
+        calls.append((nb, path.parent.name))
+        if nb == "03_evaluate.ipynb":  # what 03 records: metrics.json with the params it ran
+            params = study_params(parameters["condition"], "smoke", parameters["variant"], parameters["seed"],
+                                  parameters["overrides"])
+            _write_metrics(path.parent, params, prefix_d2h_top1=params.model.prefix_dim / 100,
+                           prefix_h2d_top1=0.5, triplet_acc_dating=0.7, triplet_acc_hiring=0.8)
+
+    monkeypatch.setattr(study, "execute", fake_execute)
+    ddir = study.dataset_dir(tmp_path, "smoke", "disjoint", 42)
+    ddir.mkdir(parents=True)
+    (ddir / "references.json").write_text(json.dumps({"rows": [{"condition": c, "variant": "disjoint", "seed": 42}
+                                                                for c in study.REFERENCE_ROWS]}))
+    kw = dict(conditions=("v3_contrastive",), variants=("disjoint",), out=tmp_path, data_root=tmp_path / "data",
+              checkpoint_root=tmp_path / "ckpt", sweep=("model.prefix_dim", [16, 32, 64]))
+    _, failures = study.run_study("smoke", **kw)
+    assert not failures
+    trained = [name for nb, name in calls if nb == "02_train.ipynb"]
+    assert trained == ["v3_contrastive@prefix_dim=16", "v3_contrastive@prefix_dim=32", "v3_contrastive"]
+    calls.clear()
+    study.run_study("smoke", **kw)  # everything finished: resumes by skipping all three
+    assert not [nb for nb, _ in calls if nb == "02_train.ipynb"]
+    frame = collect_results(tmp_path / "smoke")
+    assert set(frame["condition"]) - set(study.REFERENCE_ROWS) == {"v3_contrastive", "v3_contrastive@prefix_dim=16",
+                                                                   "v3_contrastive@prefix_dim=32"}
+    text = (tmp_path / "smoke" / "results.md").read_text()
+    assert "Sweep runs" in text and (tmp_path / "smoke" / "results_sweep.csv").exists()
+    from smlib import plots
+
+    fig = plots.sweep_curve(frame, base_value=64)
+    curve = next(line for line in fig.axes[0].lines if line.get_label().startswith("identity"))
+    assert list(curve.get_xdata()) == [16, 32, 64]
+    assert list(curve.get_ydata()) == pytest.approx([(0.16 + 0.5) / 2, (0.32 + 0.5) / 2, (0.64 + 0.5) / 2])
+
+
+def test_cli_refuses_a_bad_sweep_before_running_anything(tmp_path, capsys):
+    assert main(["--profile", "smoke", "--sweep", "data.n_people=10", "--out", str(tmp_path)]) == 2
+    assert "only model" in capsys.readouterr().err and not any(tmp_path.iterdir())

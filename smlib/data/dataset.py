@@ -106,8 +106,10 @@ def build_dataset(params: Params) -> Dataset:
     d = params.data
     t0 = time.perf_counter()
     people = generate_people(d.n_people, params.seed)
-    texts = {dom: {p.person_id: RENDER[dom](p, variant=d.variant, seed=params.seed) for p in people} for dom in DOMAINS}
     split = split_people(people, d.val_fraction, params.seed)
+    val = set(split["val"])  # rendered after the split: the heldout variant writes validation people its own way
+    texts = {dom: {p.person_id: RENDER[dom](p, variant=d.variant, seed=params.seed, held_out=p.person_id in val)
+                   for p in people} for dom in DOMAINS}
     rng = random.Random(params.seed + 1)
     hard_negatives: list[dict] = []
     triplets: dict[str, dict[str, list]] = {}

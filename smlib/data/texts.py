@@ -1,8 +1,10 @@
-"""Dating profiles and hiring résumés rendered from a PersonSchema, in a leaky and a leak-free variant.
+"""Dating profiles and hiring résumés rendered from a PersonSchema, in three text variants.
 
 ``verbatim`` reproduces the original templates, which copy attributes word for word into both
 domains. ``disjoint`` reveals the same traits in both texts but with a vocabulary of its own per
 domain, so a lexical matcher cannot pair the texts while a model can still learn the mapping.
+``heldout`` is ``disjoint`` for training people; validation people (``held_out=True``) are written
+with phrasings and templates no training text uses (``heldout_wording``), so the split decides the wording.
 """
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ import random
 import string
 
 from ..config import DOMAINS
+from .heldout_wording import HELDOUT_TEMPLATES, HELDOUT_VOCAB
 from .schema import BIG_FIVE, PersonSchema
 
-VARIANTS = ("verbatim", "disjoint")
+VARIANTS = ("verbatim", "disjoint", "heldout")
 HIGH_SCORE = 65
 LOW_SCORE = 35
 
@@ -29,6 +32,7 @@ BIG_FIVE_LEVEL_ATTRIBUTES = tuple(f"{trait}_level" for trait in BIG_FIVE)
 REVEALED_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "verbatim": (*BIG_FIVE_LEVEL_ATTRIBUTES, "core_values", "communication_style", "mbti", "city", "career"),
     "disjoint": (*BIG_FIVE_LEVEL_ATTRIBUTES, "core_values", "communication_style", "attachment_style"),
+    "heldout": (*BIG_FIVE_LEVEL_ATTRIBUTES, "core_values", "communication_style", "attachment_style"),
 }
 
 # ---------------------------------------------------------------- verbatim wording
@@ -460,19 +464,33 @@ def revealed_signature(person: PersonSchema, variant: str) -> tuple:
     return tuple(signature)
 
 
-def _disjoint_rng(person: PersonSchema, domain: str, seed: int) -> random.Random:
-    return random.Random(f"disjoint/{seed}/{person.person_id}/{domain}")
+def _disjoint_rng(person: PersonSchema, domain: str, seed: int, held_out: bool = False) -> random.Random:
+    # heldout's training texts draw exactly what disjoint's do; its validation texts draw from their own stream
+    return random.Random(f"{'heldout' if held_out else 'disjoint'}/{seed}/{person.person_id}/{domain}")
 
 
-def template_name(person: PersonSchema, domain: str, variant: str = "verbatim", seed: int = 0) -> str:
-    """The name of the template that renders this person's text in domain under variant."""
+def _wording(variant: str, held_out: bool) -> tuple[dict, dict]:
+    """(vocabulary, templates) a non-verbatim text is written with."""
+    if variant == "heldout" and held_out:
+        return HELDOUT_VOCAB, HELDOUT_TEMPLATES
+    return DISJOINT_VOCAB, DISJOINT_TEMPLATES
+
+
+def template_name(person: PersonSchema, domain: str, variant: str = "verbatim", seed: int = 0,
+                  held_out: bool = False) -> str:
+    """The name of the template that renders this person's text in domain under variant.
+
+    held_out: the person is a validation person (only the heldout variant writes them differently).
+    """
     _check_variant(variant)
     if domain not in DOMAINS:
         raise ValueError(f"unknown domain {domain!r}; expected one of {DOMAINS}")
     names = TEMPLATE_NAMES[domain]
     if variant == "verbatim":
         return names[(person.person_id + VERBATIM_TEMPLATE_OFFSET[domain]) % len(names)]
-    return _disjoint_rng(person, domain, seed).choice(names)
+    held = variant == "heldout" and held_out
+    _, templates = _wording(variant, held_out)
+    return _disjoint_rng(person, domain, seed, held).choice(tuple(templates[domain]))
 
 
 def _join(items: list[str]) -> str:
@@ -501,8 +519,9 @@ def _verbatim_fields(person: PersonSchema, domain: str) -> dict[str, str]:
     }
 
 
-def _disjoint_phrases(person: PersonSchema, domain: str, rng: random.Random) -> dict[str, list[str]]:
-    vocab = DISJOINT_VOCAB[domain]
+def _disjoint_phrases(person: PersonSchema, domain: str, rng: random.Random,
+                      vocabulary: dict = DISJOINT_VOCAB) -> dict[str, list[str]]:
+    vocab = vocabulary[domain]
     traits = [rng.choice(vocab[t][level]) for t, level in _extreme_traits(person)]
     rng.shuffle(traits)
     return {
@@ -513,8 +532,9 @@ def _disjoint_phrases(person: PersonSchema, domain: str, rng: random.Random) -> 
     }
 
 
-def _disjoint_fields(person: PersonSchema, domain: str, rng: random.Random) -> dict[str, str]:
-    phrases = _disjoint_phrases(person, domain, rng)
+def _disjoint_fields(person: PersonSchema, domain: str, rng: random.Random,
+                     vocabulary: dict = DISJOINT_VOCAB) -> dict[str, str]:
+    phrases = _disjoint_phrases(person, domain, rng, vocabulary)
     if domain == "dating":
         fields = {k: " ".join(p[0].upper() + p[1:] + "." for p in v) for k, v in phrases.items()}
         fields |= {
@@ -543,21 +563,28 @@ def _fill(sentences: tuple[str, ...], fields: dict[str, str]) -> str:
     return " ".join(k[0].upper() + k[1:] for k in kept)
 
 
-def _render(person: PersonSchema, domain: str, variant: str, seed: int) -> str:
+def _render(person: PersonSchema, domain: str, variant: str, seed: int, held_out: bool) -> str:
     _check_variant(variant)
     if variant == "verbatim":
         name = template_name(person, domain, variant)
         return _fill(VERBATIM_TEMPLATES[domain][name], _verbatim_fields(person, domain))
-    rng = _disjoint_rng(person, domain, seed)
-    name = rng.choice(TEMPLATE_NAMES[domain])
-    return _fill(DISJOINT_TEMPLATES[domain][name], _disjoint_fields(person, domain, rng))
+    held = variant == "heldout" and held_out
+    vocabulary, templates = _wording(variant, held_out)
+    rng = _disjoint_rng(person, domain, seed, held)
+    name = rng.choice(tuple(templates[domain]))
+    return _fill(templates[domain][name], _disjoint_fields(person, domain, rng, vocabulary))
 
 
-def render_dating_profile(person: PersonSchema, variant: str = "verbatim", seed: int = 0) -> str:
-    """The person's dating profile in the given text variant."""
-    return _render(person, "dating", variant, seed)
+def render_dating_profile(person: PersonSchema, variant: str = "verbatim", seed: int = 0, held_out: bool = False) -> str:
+    """The person's dating profile in the given text variant (held_out: a validation person)."""
+    return _render(person, "dating", variant, seed, held_out)
 
 
-def render_hiring_resume(person: PersonSchema, variant: str = "verbatim", seed: int = 0) -> str:
-    """The person's hiring résumé in the given text variant."""
-    return _render(person, "hiring", variant, seed)
+def render_hiring_resume(person: PersonSchema, variant: str = "verbatim", seed: int = 0, held_out: bool = False) -> str:
+    """The person's hiring résumé in the given text variant (held_out: a validation person)."""
+    return _render(person, "hiring", variant, seed, held_out)
+
+
+def heldout_phrases() -> set[str]:
+    """Every phrase only validation texts of the heldout variant use (for the leakage checks)."""
+    return {ph for dom in HELDOUT_VOCAB.values() for attr in dom.values() for phrases in attr.values() for ph in phrases}
