@@ -296,10 +296,15 @@ def cka_vs_dim(frame: pd.DataFrame, prefix_dim: int = 64) -> Figure:
     return fig
 
 
-def load_histories(profile_dir: str | Path) -> pd.DataFrame:
-    """Every run's history.csv under profile_dir/<variant>/seed<s>/<condition>, with those three as columns."""
+def load_histories(profile_dir: str | Path, sweeps: bool = False) -> pd.DataFrame:
+    """Every run's history.csv under profile_dir/<variant>/seed<s>/<condition>, with those three as columns.
+
+    Sweep runs (folders named <condition>@<key>=<value>) are left out unless sweeps=True.
+    """
     frames = []
     for path in sorted(Path(profile_dir).glob("*/seed*/*/history.csv")):
+        if "@" in path.parent.name and not sweeps:
+            continue
         h = pd.read_csv(path)
         h.insert(0, "condition", path.parent.name)
         h.insert(0, "seed", int(path.parent.parent.name.removeprefix("seed")))

@@ -304,7 +304,8 @@ def paired_markdown(paired: pd.DataFrame) -> str:
     for (variant, role), g in paired.groupby(["variant", "vs_role"], sort=False):
         vs = g["vs"].iloc[0]
         cols[f"{variant}: minus {vs}" + (" (best reference)" if role == "best reference" else "")] = {
-            r.method: f"{r.diff:+.3f} [{r.low:+.3f}, {r.high:+.3f}]" for r in g.itertuples()}
+            r.method: f"{r.diff:+.3f} (no spread: every resample equal)" if r.degenerate
+            else f"{r.diff:+.3f} [{r.low:+.3f}, {r.high:+.3f}]" for r in g.itertuples()}
     from .analysis import _ordered
 
     methods = _ordered(paired["method"].unique())

@@ -190,3 +190,15 @@ def test_runner_runs_each_sweep_point_in_its_own_folder_and_tables_keep_them_apa
 def test_cli_refuses_a_bad_sweep_before_running_anything(tmp_path, capsys):
     assert main(["--profile", "smoke", "--sweep", "data.n_people=10", "--out", str(tmp_path)]) == 2
     assert "only model" in capsys.readouterr().err and not any(tmp_path.iterdir())
+
+
+def test_paired_markdown_says_when_an_interval_has_no_spread():
+    import pandas as pd
+
+    rows = [{"variant": "verbatim", "method": "v3_mse", "vs": "v3_contrastive", "vs_role": "proposed", "diff": 0.0,
+             "low": 0.0, "high": 0.0, "degenerate": True, "n_seeds": 2},
+            {"variant": "verbatim", "method": "adversarial", "vs": "v3_contrastive", "vs_role": "proposed", "diff": -0.1,
+             "low": -0.2, "high": -0.05, "degenerate": False, "n_seeds": 2}]
+    text = study.paired_markdown(pd.DataFrame(rows))
+    assert "+0.000 (no spread: every resample equal)" in text and "-0.100 [-0.200, -0.050]" in text
+    assert "nan" not in text.lower()
