@@ -63,3 +63,22 @@ def hard_smoke_dataset():
     """A smoke-sized dataset whose training triplets often carry hard-negative clones."""
     return build_dataset(load_params("v3_contrastive", "smoke", overrides={
         "data.hard_negative_fraction": 0.5, "data.n_people": 160, "data.n_triplets": 200}))
+
+
+def assert_reveals_traits(person, text: str, domain_vocab: dict) -> None:
+    """The text says each shared trait of the person through domain_vocab's phrases, and no other Big Five level."""
+    from smlib.data.schema import BIG_FIVE
+    from smlib.data.texts import big_five_level
+
+    lowered = text.lower()
+
+    def says(phrases):
+        return any(ph.lower() in lowered for ph in phrases)
+
+    for trait in BIG_FIVE:
+        level = big_five_level(getattr(person, trait))
+        for shown in ("high", "low"):
+            assert says(domain_vocab[trait][shown]) == (shown == level), (trait, level, text)
+    assert all(says(domain_vocab["core_values"][v]) for v in person.core_values)
+    assert says(domain_vocab["communication_style"][person.communication_style])
+    assert says(domain_vocab["attachment_style"][person.attachment_style])

@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from conftest import assert_reveals_traits
 
 from smlib.audit import audit_table, content_tokens, leakage_audit
 from smlib.baselines import identifiability_ceiling, tfidf_similarity, top1_and_mrr, true_match_ranks
@@ -127,19 +128,7 @@ def test_disjoint_texts_reveal_the_shared_attributes(people, disjoint_texts):
     assert set(REVEALED_ATTRIBUTES["disjoint"]) == {f"{t}_level" for t in BIG_FIVE} | set(SHARED_ATTRIBUTES[5:])
     for p, texts in zip(people[:500], disjoint_texts):
         for domain, text in zip(("dating", "hiring"), texts):
-            lowered = text.lower()
-            vocab = DISJOINT_VOCAB[domain]
-
-            def says(phrases):
-                return any(ph.lower() in lowered for ph in phrases)
-
-            for trait in BIG_FIVE:
-                level = big_five_level(getattr(p, trait))
-                for shown in ("high", "low"):
-                    assert says(vocab[trait][shown]) == (shown == level), (trait, level, text)
-            assert all(says(vocab["core_values"][v]) for v in p.core_values)
-            assert says(vocab["communication_style"][p.communication_style])
-            assert says(vocab["attachment_style"][p.attachment_style])
+            assert_reveals_traits(p, text, DISJOINT_VOCAB[domain])
 
 
 def test_true_match_ranks_and_metrics():
