@@ -7,11 +7,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from . import __version__
-from .baselines import identifiability_ceiling, pair_map_similarity, select_pair_map, tfidf_similarity
+from .baselines import (identifiability_ceiling, pair_map_similarity, select_pair_map, select_tfidf_map,
+                        tfidf_similarity)
 from .config import DOMAINS, Params
 from .data import Dataset
 from .metrics import (bootstrap_ci, cka_across_dims, cross_domain_margin, prefix_variance, ranks_from_similarities, triplet_accuracy,
@@ -167,7 +168,8 @@ def reference_rows(dataset: Dataset, params: Params, zero_shot_model=None, train
     Trained on the training people's pairs (trained=True): tfidf_trained_word, tfidf_trained_char (TF-IDF
     fit on training texts of both domains, a linear map per domain to prefix_dim dims trained with the
     prefix InfoNCE) and frozen_probe (the same map on the untrained encoder's pooled embedding). Their lr
-    and epochs are chosen on a held-out slice of the training people; the choices go into `selection`.
+    and epochs (and the TF-IDF rows' min_df) are chosen on a held-out slice of the training people; the
+    choices go into `selection`.
     sims, if given, receives each matcher's (N_val, N_val) similarities (dating rows, hiring columns, in
     split["val"] order): the per-person record that paired differences and gallery curves are computed from.
     """
@@ -184,11 +186,8 @@ def reference_rows(dataset: Dataset, params: Params, zero_shot_model=None, train
     if trained:
         train_texts = {d: [dataset.text(d, i) for i in dataset.split["train"]] for d in DOMAINS}
         for flavour, (analyzer, ngrams) in TRAINED_TFIDF.items():
-            vec = TfidfVectorizer(analyzer=analyzer, ngram_range=ngrams)
-            vec.fit(train_texts["dating"] + train_texts["hiring"])  # no labels, no validation text
-            feats = {split: {d: vec.transform(t[d]) for d in DOMAINS} for split, t in
-                     (("train", train_texts), ("val", val_texts))}
-            rows.append(_trained_row(f"tfidf_trained_{flavour}", feats, params, base, selection, sims))
+            rows.append(_trained_tfidf_row(flavour, analyzer, ngrams, train_texts, val_texts, params, base,
+                                           selection, sims))
     if zero_shot_model is not None:
         emb = embed_validation(zero_shot_model, dataset, params.eval.batch_size)
         m = metrics_from_embeddings(emb, params.model.matryoshka_dims, params.eval.bootstrap_resamples, params.seed)
@@ -218,6 +217,29 @@ def _trained_row(name: str, feats: dict, params: Params, base: dict, selection: 
         selection[name] = {**chosen, "features": int(feats["train"]["dating"].shape[1]),
                            "seconds": round(time.perf_counter() - t0, 2)}
     return {**base, "condition": name, **_from_similarity(torch.from_numpy(sims[name]), params)}
+
+
+def _trained_tfidf_row(flavour: str, analyzer: str, ngrams: tuple[int, int], train_texts: dict, val_texts: dict,
+                       params: Params, base: dict, selection: dict | None, sims: dict) -> dict:
+    """tfidf_trained_<flavour>: vocabulary (min_df) and map chosen on held-out training people, no validation text."""
+    t0 = time.perf_counter()
+    name = f"tfidf_trained_{flavour}"
+    vec, model, chosen = select_tfidf_map(train_texts["dating"], train_texts["hiring"], analyzer, ngrams,
+                                          out_dim=params.model.prefix_dim, temperature=params.loss.temperature,
+                                          seed=params.seed)
+    sims[name] = pair_map_similarity(model, vec.transform(val_texts["dating"]),
+                                     vec.transform(val_texts["hiring"])).astype(np.float32)
+    if selection is not None:
+        selection[name] = {**chosen, "analyzer": analyzer, "ngram_range": list(ngrams),
+                           "seconds": round(time.perf_counter() - t0, 2)}
+    return {**base, "condition": name, **_from_similarity(torch.from_numpy(sims[name]), params)}
+
+
+def selection_table(selection: dict) -> pd.DataFrame:
+    """The trained reference rows' choices, one row each (the full held-out grids stay in references.json)."""
+    rows = {name: {k: v for k, v in chosen.items() if not k.startswith("holdout_top1_by")}
+            for name, chosen in selection.items()}
+    return pd.DataFrame(rows).T.rename_axis("trained row")
 
 
 def write_references(rows: list[dict], params: Params, out_dir: str | Path, selection: dict | None = None,

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 from conftest import fast_params
 from smlib import evaluation
-from smlib.baselines import pair_map_similarity, select_pair_map, top1_and_mrr, train_pair_map
+from smlib.baselines import pair_map_similarity, select_pair_map, select_tfidf_map, top1_and_mrr, train_pair_map
 from smlib.models import build_model
 
 
@@ -67,27 +67,80 @@ def test_select_pair_map_needs_enough_rows():
         select_pair_map(dating, hiring)
 
 
+def _toy_texts(n_people=150, n_traits=30, seed=0):
+    """Dating names trait t 'dt', hiring names it 'h<perm t>'; every person also has one word no one else uses."""
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n_traits)
+    dating, hiring = [], []
+    for i in range(n_people):
+        ts = rng.choice(n_traits, size=4, replace=False)
+        dating.append(" ".join([f"d{t}x" for t in ts] + [f"only{i}dating"]))
+        hiring.append(" ".join([f"h{perm[t]}y" for t in ts] + [f"only{i}hiring"]))
+    return dating, hiring
+
+
+def test_select_tfidf_map_chooses_the_vocabulary_on_held_out_rows_and_skips_empty_ones():
+    dating, hiring = _toy_texts()
+    train, val = slice(0, 120), slice(120, 150)
+    vec, model, chosen = select_tfidf_map(dating[train], hiring[train], "word", (1, 1), min_dfs=(1, 2, 10_000),
+                                          lrs=(1e-2,), epochs=(5, 30), out_dim=16, batch_size=32, seed=2)
+    grid = chosen["holdout_top1_by_min_df_lr_and_epochs"]
+    assert set(grid) == {"1", "2"}  # min_df 10000 prunes every term: skipped, not an error
+    best = max(v for by_lr in grid.values() for row in by_lr.values() for v in row.values())
+    assert chosen["holdout_top1"] == best == grid[str(chosen["min_df"])][str(chosen["lr"])][str(chosen["epochs"])]
+    assert chosen["n_fit"] + chosen["n_holdout"] == 120
+    assert chosen["min_df"] == 2  # the words only one person uses are memorised by min_df 1, and pruned by 2
+    assert not any(w.startswith("only") for w in vec.vocabulary_) and chosen["features"] == 60
+    sims = pair_map_similarity(model, vec.transform(dating[val]), vec.transform(hiring[val]))
+    assert top1_and_mrr(sims)[0] > 0.8 and top1_and_mrr(sims.T)[0] > 0.8  # validation people were never seen
+
+
+def test_select_tfidf_map_refuses_when_no_min_df_leaves_a_term():
+    dating, hiring = _toy_texts(n_people=20)
+    with pytest.raises(ValueError, match="min_df"):
+        select_tfidf_map(dating, hiring, "word", (1, 1), min_dfs=(500,), lrs=(1e-2,), epochs=(1,))
+    with pytest.raises(ValueError, match="row-aligned"):
+        select_tfidf_map(dating, hiring[:-1], "word", (1, 1))
+
+
 def test_trained_reference_rows_learn_only_from_training_people(smoke_dataset, monkeypatch):
     dataset = smoke_dataset
     params = fast_params("v3_contrastive")
-    seen = []
-    real = evaluation.select_pair_map
+    seen, seen_texts = [], []
+    real, real_tfidf = evaluation.select_pair_map, evaluation.select_tfidf_map
+    fast = {"lrs": (1e-2,), "epochs": (2,)}
 
     def spy(dating, hiring, **kw):
         seen.append((dating.shape[0], hiring.shape[0]))
-        return real(dating, hiring, lrs=(1e-2,), epochs=(2,), **{k: v for k, v in kw.items() if k not in ("lrs", "epochs")})
+        return real(dating, hiring, **fast, **{k: v for k, v in kw.items() if k not in fast})
+
+    def spy_tfidf(dating, hiring, analyzer, ngrams, **kw):
+        seen_texts.append((list(dating), list(hiring), analyzer))
+        return real_tfidf(dating, hiring, analyzer, ngrams, min_dfs=(1, 3), **fast,
+                          **{k: v for k, v in kw.items() if k not in fast})
 
     monkeypatch.setattr(evaluation, "select_pair_map", spy)
+    monkeypatch.setattr(evaluation, "select_tfidf_map", spy_tfidf)
     selection = {}
     rows = {r["condition"]: r for r in evaluation.reference_rows(dataset, params, zero_shot_model=build_model(params),
                                                       selection=selection)}
-    n_train = len(dataset.split["train"])
-    assert seen == [(n_train, n_train)] * 3  # word, char, frozen probe: training people only
+    train_ids = dataset.split["train"]
+    assert seen == [(len(train_ids), len(train_ids))]  # frozen probe: training people only
+    assert [a for _, _, a in seen_texts] == ["word", "char_wb"]
+    for dating, hiring, _ in seen_texts:  # TF-IDF maps: the training people's texts, row i = one person
+        assert dating == [dataset.text("dating", i) for i in train_ids]
+        assert hiring == [dataset.text("hiring", i) for i in train_ids]
     for name in ("tfidf_trained_word", "tfidf_trained_char", "frozen_probe"):
         assert 0 <= rows[name]["prefix_d2h_top1"] <= 1 and "prefix_h2d_mrr" in rows[name]
         assert rows[name]["prefix_d2h_top1_ci_low"] <= rows[name]["prefix_d2h_top1"] <= rows[name]["prefix_d2h_top1_ci_high"]
         assert selection[name]["lr"] == 1e-2 and selection[name]["epochs"] == 2
+    for name in ("tfidf_trained_word", "tfidf_trained_char"):
+        assert selection[name]["min_df"] in (1, 3)
     assert selection["frozen_probe"]["features"] == build_model(params).encode(["x"], "dating").shape[1]
+    table = evaluation.selection_table(selection)
+    assert list(table.index) == ["tfidf_trained_word", "tfidf_trained_char", "frozen_probe"]
+    assert {"lr", "epochs", "min_df", "holdout_top1"} <= set(table.columns)
+    assert not [c for c in table.columns if c.startswith("holdout_top1_by")]  # the grids stay in references.json
 
 
 def test_reference_similarities_are_saved_and_reproduce_the_rows(smoke_dataset, tmp_path):
