@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
@@ -26,18 +27,24 @@ class ParamsError(ValueError):
     """A params file or override is malformed; the message names the source and the key."""
 
 
+# Upper bounds that catch typos (1e20 people, lr 10) rather than limit research; base.yaml documents each range.
+MAX_PEOPLE = 1_000_000
+MAX_COUNT = 10_000_000
+MAX_SEED = 2**32 - 1
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class DataParams(_Strict):
-    n_people: int = Field(gt=1)
+    n_people: int = Field(ge=10, le=MAX_PEOPLE)
     val_fraction: float = Field(gt=0, lt=1)
     variant: Literal["verbatim", "disjoint", "heldout"]
-    n_triplets: int = Field(ge=1)
-    n_val_triplets: int = Field(ge=1)
-    n_cross_pairs: int = Field(ge=1)
-    n_candidates: int = Field(ge=3)
+    n_triplets: int = Field(ge=1, le=MAX_COUNT)
+    n_val_triplets: int = Field(ge=1, le=MAX_COUNT)
+    n_cross_pairs: int = Field(ge=1, le=MAX_COUNT)
+    n_candidates: int = Field(ge=3, le=1000)
     hard_negative_fraction: float = Field(ge=0, le=1)
 
 
@@ -45,10 +52,10 @@ class ModelParams(_Strict):
     base_model: str = Field(min_length=1)
     architecture: Literal["matryoshka", "projection_heads", "adversarial"]
     prefix_dim: int = Field(ge=1)
-    matryoshka_dims: list[int] = Field(min_length=1)
-    identity_head_dim: int = Field(ge=1)
-    adversarial_hidden_dim: int = Field(ge=1)
-    max_length: int = Field(ge=8)
+    matryoshka_dims: list[int] = Field(min_length=1, max_length=64)
+    identity_head_dim: int = Field(ge=1, le=65536)
+    adversarial_hidden_dim: int = Field(ge=1, le=65536)
+    max_length: int = Field(ge=8, le=65536)
 
     @model_validator(mode="after")
     def _dims(self):
@@ -57,34 +64,43 @@ class ModelParams(_Strict):
             raise ValueError(f"matryoshka_dims must be strictly increasing positive ints, got {dims}")
         if self.prefix_dim not in dims:
             raise ValueError(f"prefix_dim={self.prefix_dim} is not one of matryoshka_dims {dims}")
+        limits = encoder_limits(self.base_model)
+        if limits is not None:
+            width, positions = limits
+            if dims[-1] > width:
+                raise ValueError(f"matryoshka_dims {dims} exceed the embedding width {width} of base_model "
+                                 f"{self.base_model!r}")
+            if self.max_length > positions:
+                raise ValueError(f"max_length={self.max_length} exceeds the {positions} positions of base_model "
+                                 f"{self.base_model!r}")
         return self
 
 
 class LossParams(_Strict):
     cross_domain: Literal["infonce", "mse", "none"]
-    temperature: float = Field(gt=0)
-    within_weight: float = Field(ge=0)
-    cross_weight: float = Field(ge=0)
-    adversarial_weight: float = Field(ge=0)
-    grl_lambda: float = Field(ge=0)
+    temperature: float = Field(ge=1e-3, le=100)
+    within_weight: float = Field(ge=0, le=1000)
+    cross_weight: float = Field(ge=0, le=1000)
+    adversarial_weight: float = Field(ge=0, le=1000)
+    grl_lambda: float = Field(ge=0, le=1000)
 
 
 class TrainParams(_Strict):
     domains: list[Literal["dating", "hiring"]] = Field(min_length=1, max_length=2)
-    lr: float = Field(gt=0)
-    head_lr: float = Field(gt=0)
+    lr: float = Field(gt=0, le=1)
+    head_lr: float = Field(gt=0, le=1)
     trainable_layers: Union[Literal["all"], int]
-    weight_decay: float = Field(ge=0)
+    weight_decay: float = Field(ge=0, le=100)
     warmup_fraction: float = Field(ge=0, lt=1)
-    grad_clip: float = Field(gt=0)
-    batch_size: int = Field(ge=2)
-    epochs: int = Field(ge=1)
-    max_steps: Optional[int] = Field(default=None, ge=1)
+    grad_clip: float = Field(gt=0, le=1e6)
+    batch_size: int = Field(ge=2, le=65536)
+    epochs: int = Field(ge=1, le=100_000)
+    max_steps: Optional[int] = Field(default=None, ge=1, le=MAX_COUNT)
     precision: Literal["auto", "fp32", "bf16"]
-    encode_chunk: int = Field(ge=1)
+    encode_chunk: int = Field(ge=1, le=65536)
     device: Literal["auto", "cpu", "cuda", "mps"]
-    log_every: int = Field(ge=1)
-    eval_every: Optional[int] = Field(default=None, ge=1)
+    log_every: int = Field(ge=1, le=MAX_COUNT)
+    eval_every: Optional[int] = Field(default=None, ge=1, le=MAX_COUNT)
 
     @model_validator(mode="after")
     def _layers(self):
@@ -94,15 +110,15 @@ class TrainParams(_Strict):
 
 
 class EvalParams(_Strict):
-    batch_size: int = Field(ge=1)
-    bootstrap_resamples: int = Field(ge=10)
+    batch_size: int = Field(ge=1, le=65536)
+    bootstrap_resamples: int = Field(ge=10, le=1_000_000)
 
 
 class Params(_Strict):
     """The full, validated parameter set of one run."""
 
     condition: Literal[CONDITIONS]  # type: ignore[valid-type]
-    seed: int
+    seed: int = Field(ge=0, le=MAX_SEED)
     data: DataParams
     model: ModelParams
     loss: LossParams
@@ -120,6 +136,9 @@ class Params(_Strict):
         n_val = round(self.data.n_people * self.data.val_fraction)
         if n_val < 3 or self.data.n_people - n_val < 3:
             raise ValueError(f"data.val_fraction={self.data.val_fraction} leaves fewer than 3 people on one side of the split")
+        if self.train.batch_size > self.data.n_people - n_val:
+            raise ValueError(f"train.batch_size={self.train.batch_size} is larger than the "
+                             f"{self.data.n_people - n_val} training people")
         return self
 
     def to_dict(self) -> dict:
@@ -131,18 +150,81 @@ class Params(_Strict):
         return params_hash(self.to_dict())
 
 
+def encoder_limits(base_model: str) -> tuple[int, int] | None:
+    """(embedding width, max positions) of a base model, read from its config without loading weights.
+
+    'tiny' and 'bundled' are always known; a local folder with a config.json is read; anything else (a hub id
+    that is not on disk) is unknown here (None) and is checked when the model loads.
+    """
+    if base_model == "tiny":
+        from .models.encoder import TINY_CONFIG
+
+        return TINY_CONFIG["hidden_size"], TINY_CONFIG["max_position_embeddings"]
+    if base_model == "bundled":
+        try:
+            from .models.encoder import bundled_model_path
+
+            path = bundled_model_path() / "config.json"
+        except RuntimeError:
+            return None  # not installed: loading says so, with the install command
+    else:
+        path = Path(base_model) / "config.json"
+    try:
+        config = json.loads(path.read_text())
+        return int(config["hidden_size"]), int(config["max_position_embeddings"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def params_hash(d: dict) -> str:
     """SHA-256 (first 12 hex digits) of a dict's canonical JSON."""
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (plain YAML keeps the last silently)."""
+
+
+def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice",
+                                                    key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+# YAML 1.1 reads 1e-4 (no dot) as a string; people type it as a number. Accept the float spellings
+# (1e-4, 1E5, .5e3, inf stays refused by the range checks) wherever a plain scalar looks like one.
+_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$")
+_UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+
+
+def parse_yaml(text: str, source: str):
+    """YAML text as data, with one ParamsError naming the source for bad syntax or duplicate keys."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        what = getattr(e, "problem", None) or " ".join(str(e).split())
+        raise ParamsError(f"{source}: not valid YAML: {what}{where}") from None
 
 
 def _read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise ParamsError(f"{path}: params file not found")
     try:
-        loaded = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ParamsError(f"{path}: not valid YAML: {e}") from None
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ParamsError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
+    except OSError as e:
+        raise ParamsError(f"{path}: cannot be read ({e.strerror})") from None
+    loaded = parse_yaml(text, str(path))
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
@@ -225,7 +307,8 @@ def load_params(condition: str = "v3_contrastive", profile: str = "quick", overr
         layers.insert(2, (f"{profile_path} (variants.{variant})", variant_blocks[variant]))
         merged, origin = _merge_layers(layers)
     if merged.get("condition") != condition:
-        raise ParamsError(f"{layers[-2][0]}: key 'condition' is {merged.get('condition')!r}, expected {condition!r}")
+        raise ParamsError(f"{origin.get(('condition',), layers[-2][0])}: key 'condition' is "
+                          f"{merged.get('condition')!r}, but this run is condition {condition!r}")
     return validate_params(merged, origin)
 
 

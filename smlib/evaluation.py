@@ -142,13 +142,29 @@ def evaluate(model, dataset: Dataset, params: Params, out_dir: str | Path | None
 def write_results(record: dict, emb: dict[str, np.ndarray], out_dir: str | Path) -> None:
     """embeddings.npz first, then metrics.json (its presence marks a finished run), each via a temp file."""
     out_dir = Path(out_dir)
+    bad = {k: int((~np.isfinite(v)).sum()) for k, v in emb.items() if np.issubdtype(np.asarray(v).dtype, np.floating)
+           and not np.isfinite(v).all()}
+    if bad:
+        raise ValueError(f"non-finite embeddings ({', '.join(f'{k}: {n} values' for k, n in bad.items())}); "
+                         f"nothing written to {out_dir}")
+    record = strict_json_record(record)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / "embeddings.tmp.npz"
     np.savez_compressed(tmp, **emb)  # full float32, so metrics.json is exactly recomputable
     tmp.replace(out_dir / "embeddings.npz")
     tmp = out_dir / "metrics.json.tmp"
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True, allow_nan=False))
     tmp.replace(out_dir / "metrics.json")
+
+
+def strict_json_record(record: dict) -> dict:
+    """The record with every NaN/inf metric replaced by null and listed under 'non_finite_metrics' (strict JSON)."""
+    metrics = dict(record.get("metrics", {}))
+    non_finite = sorted(k for k, v in metrics.items() if isinstance(v, float) and not np.isfinite(v))
+    if not non_finite:
+        return record
+    return {**record, "metrics": {k: (None if k in non_finite else v) for k, v in metrics.items()},
+            "non_finite_metrics": non_finite}
 
 
 def load_embeddings(path: str | Path) -> dict[str, np.ndarray]:

@@ -420,6 +420,55 @@ def slider_plot(frame: pd.DataFrame) -> Figure:
     return fig
 
 
+def figure_png(fig: Figure, dpi: int = 80) -> bytes:
+    """A figure as PNG bytes (for an Image widget), closed afterwards."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def dimension_explorer(embs_by_variant: dict[str, dict[str, dict]], d: int = 64):
+    """A variant choice, a wide d slider, and the slider_plot figure and table at d, redrawn on every change.
+
+    Built from plain widgets (Dropdown, IntSlider, Image, HTML) updated in place: nothing is displayed from a
+    callback and no Output widget captures anything. ipywidgets' interact() does both, and headless
+    execution (papermill/nbclient) intermittently hung on it for good (papermill#723, nbclient#312).
+    Returns (the widget box, update(variant, d) -> slider_frame table) so a caller can drive it.
+    """
+    import ipywidgets as w
+
+    variants = [v for v in embs_by_variant if embs_by_variant[v]]
+    if not variants:
+        raise ValueError("no embeddings to explore")
+    width = max(next(iter(embs_by_variant[v].values()))["dating"].shape[1] for v in variants)
+    choice = w.Dropdown(options=variants, value=variants[0], description="variant")
+    slider = w.IntSlider(value=min(d, width), min=1, max=width, step=1, description="d", continuous_update=False,
+                         layout=w.Layout(width="95%"))
+    title = w.HTML()
+    image = w.Image(format="png")
+    table_html = w.HTML()
+
+    def update(variant: str, dim: int) -> pd.DataFrame:
+        table = slider_frame(embs_by_variant[variant], dim)
+        title.value = f"<b>{variant}</b>: CKA and cross-domain top-1 of the first d = {dim} dims, per condition"
+        image.value = figure_png(slider_plot(table))
+        table_html.value = table.round(3).to_html(index=False)
+        return table
+
+    def on_change(_=None) -> None:
+        update(choice.value, slider.value)
+
+    choice.observe(on_change, names="value")
+    slider.observe(on_change, names="value")
+    on_change()
+    return w.VBox([w.HBox([choice]), slider, title, image, table_html]), update
+
+
 def gallery_curves(curves: pd.DataFrame) -> Figure:
     """Prefix top-1 against gallery size (from analysis.gallery_curves): mean over seeds with a 95% t-band;
     conditions solid, reference matchers dashed."""

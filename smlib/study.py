@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import re
 import sys
 import time
@@ -10,7 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import CONDITIONS, REFERENCE_ROWS, ParamsError, available, load_params
+from .config import CONDITIONS, MAX_SEED, REFERENCE_ROWS, ParamsError, available, load_params, parse_yaml
+from .record import (RunFolderError, StudyLock, clear_for_rerun, notebook_problem, partial_path, run_state,
+                     write_completion)
 from .tables import interval_table, to_markdown, write_tables
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,10 +26,6 @@ TABLE_METRICS = ("prefix_d2h_top1", "prefix_h2d_top1", "prefix_d2h_mrr", "full_d
                  "triplet_acc_dating", "triplet_acc_hiring", "prefix_variance_dating", "cka@64")
 INTERVAL_METRICS = ("prefix_top1", "triplet_acc_dating", "triplet_acc_hiring", "cka@64")
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
-
-
-class RunFolderError(RuntimeError):
-    """A run folder holds something that does not belong to this run (or is unreadable)."""
 
 
 def study_params(condition: str, profile: str, variant: str, seed: int, overrides: dict | None = None):
@@ -43,40 +43,57 @@ def run_dir(out: Path, profile: str, variant: str, seed: int, condition: str) ->
     return dataset_dir(out, profile, variant, seed) / condition
 
 
-def checkpoint_dir(profile: str, variant: str, seed: int, condition: str, root: Path = ROOT / "checkpoints") -> Path:
-    """Checkpoints live outside git, mirrored by the run layout."""
-    return Path(root) / profile / variant / f"seed{seed}" / condition
+def checkpoint_dir(profile: str, variant: str, seed: int, condition: str, root: Path = ROOT / "checkpoints",
+                   out: Path | None = None, params_hash: str | None = None) -> Path:
+    """Checkpoints live outside git, mirrored by the run layout; they belong to one out folder and one params hash.
+
+    <root>/<out folder name>-<hash of its path>/<profile>/<variant>/seed<seed>/<condition>-<params hash>, so two
+    studies with different --out or different params never share a checkpoint folder.
+    """
+    base = Path(root)
+    if out is not None:
+        resolved = str(Path(out).resolve())
+        base = base / f"{Path(resolved).name}-{hashlib.sha256(resolved.encode()).hexdigest()[:8]}"
+    leaf = condition if params_hash is None else f"{condition}-{params_hash}"
+    return base / profile / variant / f"seed{seed}" / leaf
 
 
 def finished(folder: Path, params_hash: str) -> bool:
-    """True if folder/metrics.json records these params; an unreadable or foreign record is an error."""
-    path = Path(folder) / "metrics.json"
-    if not path.exists():
-        return False
-    try:
-        recorded = json.loads(path.read_text())["params_hash"]
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise RunFolderError(f"{path} is corrupted ({e}); move the folder away to rerun this condition") from None
-    if recorded != params_hash:
-        raise RunFolderError(f"{path} records other params (hash {recorded}, now {params_hash}); "
-                             "move the folder away or choose another --out to keep both")
-    return True
+    """True if folder holds a complete run of these params (record.run_state); a foreign or corrupt record is an error."""
+    return run_state(folder, params_hash)[0] == "done"
 
 
-def execute(notebook: str, out_path: Path, parameters: dict, log_output: bool = False) -> None:
-    """Run a source notebook with papermill into out_path (never over the source)."""
+DEFAULT_CELL_TIMEOUT = 7200  # seconds one notebook cell may run before its run is failed (--cell-timeout)
+
+
+def execute(notebook: str, out_path: Path, parameters: dict, log_output: bool = False,
+            cell_timeout: int = DEFAULT_CELL_TIMEOUT) -> None:
+    """Run a source notebook with papermill into out_path (never over the source).
+
+    A cell that runs past cell_timeout seconds fails the notebook (papermill raises), so a hung kernel
+    becomes a failed run with a message instead of a stuck study.
+    """
     import papermill as pm
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(NOTEBOOKS / notebook), str(out_path), parameters=parameters, kernel_name=KERNEL,
-                        cwd=str(NOTEBOOKS), log_output=log_output, progress_bar=False)
+    partial = partial_path(out_path)  # executed under a hidden name, renamed into place when it ends
+    try:
+        pm.execute_notebook(str(NOTEBOOKS / notebook), str(partial), parameters=parameters, kernel_name=KERNEL,
+                            cwd=str(NOTEBOOKS), log_output=log_output, progress_bar=False,
+                            execution_timeout=int(cell_timeout))
+    except BaseException:
+        if partial.exists():  # a failed notebook is kept: it shows the failing cell (a killed one is not renamed)
+            partial.replace(out_path)
+        raise
+    partial.replace(out_path)
 
 
 def run_study(profile: str = "quick", conditions=CONDITIONS, seeds=(42,), variants=VARIANTS,
               out: str | Path = ROOT / "runs", data_root: str | Path = ROOT / "data",
               checkpoint_root: str | Path = ROOT / "checkpoints", overrides: dict | None = None,
               log_output: bool = False, refresh_references: bool = False,
-              sweep: tuple[str, list] | None = None) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+              sweep: tuple[str, list] | None = None,
+              cell_timeout: int = DEFAULT_CELL_TIMEOUT) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """Run every (variant, seed, condition), skipping finished ones; return the summary and what failed.
 
     01_data runs for a (variant, seed) whose references.json is missing or lacks a reference row this
@@ -85,83 +102,170 @@ def run_study(profile: str = "quick", conditions=CONDITIONS, seeds=(42,), varian
     <condition>@<leaf key>=<value> (the value the profile already has uses the plain condition folder).
     """
     out, data_root, checkpoint_root = (Path(p).resolve() for p in (out, data_root, checkpoint_root))
-    for c in conditions:
-        if c not in CONDITIONS:
-            raise ParamsError(f"unknown condition {c!r}: choose from {', '.join(CONDITIONS)}")
-    for v in variants:
-        if v not in ALL_VARIANTS:
-            raise ParamsError(f"unknown variant {v!r}: choose from {', '.join(ALL_VARIANTS)}")
+    conditions = check_names(conditions, "--conditions", CONDITIONS, "condition")
+    variants = check_names(variants, "--variants", ALL_VARIANTS, "variant")
+    seeds = check_seeds(seeds)
+    check_overrides(overrides or {})
+    if isinstance(cell_timeout, bool) or not isinstance(cell_timeout, int) or not 1 <= cell_timeout <= 7 * 86400:
+        raise ParamsError(f"--cell-timeout {cell_timeout!r}: expected whole seconds in 1..{7 * 86400}")
     points = {}  # (variant, seed, condition) -> [(folder name, overrides)]
     for c in conditions:  # validate every params combination before running anything
         for v in variants:
             for s in seeds:
                 points[(v, s, c)] = sweep_points(c, profile, v, s, overrides, sweep)
-    jobs = [(v, s, c, name) for v in variants for s in seeds for c in conditions for name, _ in points[(v, s, c)]]
-    failures: list[tuple[str, str]] = []
-    t_study = time.perf_counter()
-    common = {"profile": profile, "data_root": str(data_root), "overrides": overrides or {}}
-    for v in variants:
-        for s in seeds:
-            ddir = dataset_dir(out, profile, v, s)
-            try:
-                stale = references_missing(ddir)
-            except RunFolderError as e:
-                failures.append((f"{v}/seed{s}/01_data", str(e)))
-                _log(f"[data] {profile}/{v}/seed{s}: FAILED: {e}")
-                continue
-            if refresh_references or stale:
-                why = "" if not (ddir / "references.json").exists() else \
-                    " (refreshing references)" if refresh_references else f" (references.json lacks {', '.join(stale)})"
-                _log(f"[data] {profile}/{v}/seed{s}: 01_data{why}")
+                for _, run_overrides in points[(v, s, c)]:
+                    check_device(study_params(c, profile, v, s, run_overrides))
+    for path in (out, data_root, checkpoint_root):
+        check_writable(path)
+    with StudyLock(out / profile):  # one study writes into an out folder's profile at a time
+        jobs = [(v, s, c, name) for v in variants for s in seeds for c in conditions for name, _ in points[(v, s, c)]]
+        failures: list[tuple[str, str]] = []
+        t_study = time.perf_counter()
+        common = {"profile": profile, "data_root": str(data_root), "overrides": overrides or {}}
+        for v in variants:
+            for s in seeds:
+                ddir = dataset_dir(out, profile, v, s)
                 try:
-                    execute("01_data.ipynb", ddir / "01_data.ipynb",
-                            {**common, "variant": v, "seed": s, "out_dir": str(ddir)}, log_output)
-                except Exception as e:  # noqa: BLE001 - reported, the rest still runs
-                    failures.append((f"{v}/seed{s}/01_data", _short(e)))
-                    _log(f"  FAILED: {_short(e)} (see {ddir / '01_data.ipynb'})")
+                    stale = references_missing(ddir, _data_params(study_params(conditions[0], profile, v, s, overrides)))
+                except RunFolderError as e:
+                    failures.append((f"{v}/seed{s}/01_data", str(e)))
+                    _log(f"[data] {profile}/{v}/seed{s}: FAILED: {e}")
                     continue
-            for c in conditions:
-                for name, run_overrides in points[(v, s, c)]:
-                    i = jobs.index((v, s, c, name)) + 1
-                    rdir = run_dir(out, profile, v, s, name)
-                    label = f"[{i}/{len(jobs)}] {profile}/{v}/seed{s}/{name}"
+                if refresh_references or stale:
+                    why = "" if not (ddir / "references.json").exists() else \
+                        " (refreshing references)" if refresh_references else f" (references.json lacks {', '.join(stale)})"
+                    _log(f"[data] {profile}/{v}/seed{s}: 01_data{why}")
                     try:
-                        if finished(rdir, study_params(c, profile, v, s, run_overrides).hash()):
-                            _log(f"{label}: done before, skipped")
-                            continue
-                        t0 = time.perf_counter()
-                        ckpt = checkpoint_dir(profile, v, s, name, checkpoint_root)
-                        nb = {**common, "overrides": run_overrides, "condition": c, "variant": v, "seed": s,
-                              "checkpoint_dir": str(ckpt), "out_dir": str(rdir)}
-                        _log(f"{label}: 02_train")
-                        execute("02_train.ipynb", rdir / "02_train.ipynb", nb, log_output)
-                        _log(f"{label}: 03_evaluate")
-                        execute("03_evaluate.ipynb", rdir / "03_evaluate.ipynb", nb, log_output)
-                        _log(f"{label}: finished in {time.perf_counter() - t0:.0f} s")
+                        execute("01_data.ipynb", ddir / "01_data.ipynb",
+                                {**common, "variant": v, "seed": s, "out_dir": str(ddir)}, log_output, cell_timeout)
                     except Exception as e:  # noqa: BLE001 - reported, the rest still runs
-                        failures.append((f"{v}/seed{s}/{name}", _short(e)))
-                        _log(f"{label}: FAILED: {_short(e)} (the executed notebook in {rdir} shows the failing cell)")
-    profile_dir = Path(out) / profile
-    try:
-        execute("04_figures.ipynb", profile_dir / "04_figures.ipynb",
-                {"runs_dir": str(profile_dir), "seed": seeds[0], "save_figures": True}, log_output)
-    except Exception as e:  # noqa: BLE001
-        failures.append(("04_figures", _short(e)))
-        _log(f"04_figures FAILED: {_short(e)}")
-    _log(f"\nstudy finished in {(time.perf_counter() - t_study) / 60:.1f} min; results in {profile_dir}\n")
-    try:
-        summary = write_results_table(profile_dir)
-        print((profile_dir / "results.md").read_text())
-    except RunFolderError as e:
-        summary = pd.DataFrame()
-        failures.append(("results table", str(e)))
-    if failures:
-        _log(f"\n{len(failures)} failed:")
-        for what, why in failures:
-            _log(f"  {what}: {why}")
-    else:
-        _log("every run finished")
-    return summary, failures
+                        failures.append((f"{v}/seed{s}/01_data", _short(e)))
+                        _log(f"  FAILED: {_short(e)} ({_where(ddir / '01_data.ipynb')})")
+                        continue
+                for c in conditions:
+                    for name, run_overrides in points[(v, s, c)]:
+                        i = jobs.index((v, s, c, name)) + 1
+                        rdir = run_dir(out, profile, v, s, name)
+                        label = f"[{i}/{len(jobs)}] {profile}/{v}/seed{s}/{name}"
+                        try:
+                            phash = study_params(c, profile, v, s, run_overrides).hash()
+                            state, why = run_state(rdir, phash)
+                            if state == "done":
+                                _log(f"{label}: done before, skipped")
+                                continue
+                            if state == "incomplete":
+                                _log(f"{label}: incomplete ({why}), redoing it")
+                                clear_for_rerun(rdir)
+                            t0 = time.perf_counter()
+                            ckpt = checkpoint_dir(profile, v, s, name, checkpoint_root, out, phash)
+                            nb = {**common, "overrides": run_overrides, "condition": c, "variant": v, "seed": s,
+                                  "checkpoint_dir": str(ckpt), "out_dir": str(rdir)}
+                            _log(f"{label}: 02_train")
+                            execute("02_train.ipynb", rdir / "02_train.ipynb", nb, log_output, cell_timeout)
+                            _log(f"{label}: 03_evaluate")
+                            execute("03_evaluate.ipynb", rdir / "03_evaluate.ipynb", nb, log_output, cell_timeout)
+                            write_completion(rdir, phash)  # last: the run is done only once this exists
+                            _log(f"{label}: finished in {time.perf_counter() - t0:.0f} s")
+                        except Exception as e:  # noqa: BLE001 - reported, the rest still runs
+                            failures.append((f"{v}/seed{s}/{name}", _short(e)))
+                            _log(f"{label}: FAILED: {_short(e)} ({_where(rdir / '02_train.ipynb', rdir / '03_evaluate.ipynb')})")
+        profile_dir = Path(out) / profile
+        try:
+            execute("04_figures.ipynb", profile_dir / "04_figures.ipynb",
+                    {"runs_dir": str(profile_dir), "seed": seeds[0], "save_figures": True}, log_output, cell_timeout)
+        except Exception as e:  # noqa: BLE001
+            failures.append(("04_figures", _short(e)))
+            _log(f"04_figures FAILED: {_short(e)}")
+        _log(f"\nstudy finished in {(time.perf_counter() - t_study) / 60:.1f} min; results in {profile_dir}\n")
+        try:
+            summary = write_results_table(profile_dir)
+            print((profile_dir / "results.md").read_text())
+        except RunFolderError as e:
+            summary = pd.DataFrame()
+            failures.append(("results table", str(e)))
+        if failures:
+            _log(f"\n{len(failures)} failed:")
+            for what, why in failures:
+                _log(f"  {what}: {why}")
+        else:
+            _log("every run finished")
+        return summary, failures
+
+
+def _where(*notebooks: Path) -> str:
+    """Point at the last executed notebook that exists (it shows the failing cell), or say none was written."""
+    written = [nb for nb in notebooks if nb.exists()]
+    if not written:
+        return f"no notebook was written under {notebooks[0].parent}: the error above is all there is"
+    return f"see {written[-1]}, which shows the failing cell"
+
+
+def check_names(names, what: str, allowed, noun: str = "name") -> tuple[str, ...]:
+    """A non-empty list of known, distinct names (conditions or variants), or one ParamsError naming the flag."""
+    names = tuple(names)
+    if not names:
+        raise ParamsError(f"{what}: the list is empty (choose from {', '.join(allowed)})")
+    for n in names:
+        if n not in allowed:
+            raise ParamsError(f"{what}: unknown {noun} {n!r} (choose from {', '.join(allowed)})")
+    if len(set(names)) != len(names):
+        raise ParamsError(f"{what}: {', '.join(sorted({n for n in names if names.count(n) > 1}))} given twice")
+    return names
+
+
+def check_seeds(seeds) -> tuple[int, ...]:
+    """Distinct integer seeds in 0..2^32-1 (numpy's and torch's seed range), at least one."""
+    seeds = tuple(seeds)
+    if not seeds:
+        raise ParamsError("--seeds: the list is empty (e.g. --seeds 42,43,44)")
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED:
+            raise ParamsError(f"--seeds: {s!r} is not an integer in 0..{MAX_SEED}")
+    if len(set(seeds)) != len(seeds):
+        raise ParamsError(f"--seeds: {', '.join(str(s) for s in sorted({s for s in seeds if seeds.count(s) > 1}))} "
+                          "given twice")
+    return seeds
+
+
+# Keys that decide the run folder: a study sets them from its flags, never from --set.
+FOLDER_KEYS = {"condition": "--conditions", "seed": "--seeds", "data.variant": "--variants"}
+
+
+def check_overrides(overrides: dict) -> None:
+    """Refuse overrides of the keys that name the run folder (the folder must follow the params used)."""
+    nested = {}
+    for key, value in overrides.items():
+        nested.setdefault(str(key).split(".")[0], []).append((str(key), value))
+    for key, flag in FOLDER_KEYS.items():
+        top, _, leaf = key.partition(".")
+        for given, value in nested.get(top, []):
+            if given == key or (not leaf and given == top) or (leaf and isinstance(value, dict) and leaf in value):
+                raise ParamsError(f"--set {key}: the {key} of a study's runs is chosen with {flag}, "
+                                  f"which also names the run folder")
+
+
+def check_device(params) -> None:
+    """train.device=cuda/mps on a machine without one is refused before anything runs."""
+    device = params.train.device
+    if device in ("auto", "cpu"):
+        return
+    import torch
+
+    ok = torch.cuda.is_available() if device == "cuda" else torch.backends.mps.is_available()
+    if not ok:
+        raise ParamsError(f"train.device={device}: this machine has no {device.upper()} device "
+                          "(use auto, which falls back to the CPU)")
+
+
+def check_writable(path: Path) -> None:
+    """The nearest existing folder of path must be writable, or the study would fail after writing part of it."""
+    existing = Path(path)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ParamsError(f"{path}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ParamsError(f"{path}: {existing} is not writable")
 
 
 SWEEPABLE = ("model", "loss", "train")
@@ -169,8 +273,6 @@ SWEEPABLE = ("model", "loss", "train")
 
 def parse_sweep(text: str) -> tuple[str, list]:
     """'model.prefix_dim=16,32,64' -> ('model.prefix_dim', [16, 32, 64]); values are YAML scalars."""
-    import yaml
-
     key, sep, values = text.partition("=")
     key = key.strip()
     if not sep or not key or not values.strip():
@@ -182,10 +284,7 @@ def parse_sweep(text: str) -> tuple[str, list]:
     for raw in values.split(","):
         if not raw.strip():
             raise ParamsError(f"--sweep {text!r}: empty value in the list")
-        try:
-            parsed.append(yaml.safe_load(raw.strip()))
-        except yaml.YAMLError:
-            raise ParamsError(f"--sweep {text!r}: cannot read value {raw.strip()!r}") from None
+        parsed.append(parse_yaml(raw.strip(), f"--sweep {text!r}"))
     if len(set(map(repr, parsed))) != len(parsed):
         raise ParamsError(f"--sweep {text!r}: a value is repeated")
     return key, parsed
@@ -218,30 +317,54 @@ def sweep_points(condition: str, profile: str, variant: str, seed: int, override
     return out
 
 
-def references_missing(ddir: Path) -> list[str]:
-    """Reference rows (config.REFERENCE_ROWS) that ddir/references.json lacks; all of them if it is absent."""
+def references_missing(ddir: Path, data_params: dict | None = None) -> list[str]:
+    """Why ddir's 01_data must run again: the reference rows (config.REFERENCE_ROWS) references.json lacks (all
+    of them if it is absent), 'other data params' if it was made for another dataset than data_params
+    ({'seed': .., 'data': {..}}), and '01_data.ipynb' if the executed notebook is missing or incomplete."""
     path = Path(ddir) / "references.json"
     if not path.exists():
         return list(REFERENCE_ROWS)
     try:
-        have = {r["condition"] for r in json.loads(path.read_text())["rows"]}
+        saved = json.loads(path.read_text())
+        have = {r["condition"] for r in saved["rows"]}
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise RunFolderError(f"{path} is corrupted ({e}); move it away to rebuild the reference rows") from None
-    return [r for r in REFERENCE_ROWS if r not in have]
+    stale = [r for r in REFERENCE_ROWS if r not in have]
+    if data_params is not None and saved.get("data_params") != data_params:
+        stale.append("other data params")
+    if notebook_problem(Path(ddir) / "01_data.ipynb"):
+        stale.append("01_data.ipynb")
+    return stale
+
+
+def _data_params(params) -> dict:
+    """The part of a run's params its dataset and reference rows depend on (as references.json records it)."""
+    return {"seed": params.seed, "data": params.data.model_dump()}
 
 
 def collect_results(profile_dir: str | Path) -> pd.DataFrame:
     """One row per (variant, condition, seed) from every metrics.json and references.json under a profile."""
     profile_dir = Path(profile_dir)
     records = []
+    datasets = {}  # dataset folder -> the data params its references.json was made for
+    for path in sorted(profile_dir.glob("*/seed*/references.json")):
+        try:
+            datasets[path.parent] = json.loads(path.read_text()).get("data_params")
+        except (json.JSONDecodeError, AttributeError) as e:
+            raise RunFolderError(f"{path} is corrupted ({e})") from None
     for path in sorted(profile_dir.glob("*/seed*/*/metrics.json")):
         try:
             r = json.loads(path.read_text())
             name = path.parent.name  # a sweep point's folder, e.g. v3_contrastive@prefix_dim=16, names its row
             condition = name if name.startswith(f"{r['condition']}@") else r["condition"]
             records.append({"variant": r["variant"], "condition": condition, "seed": r["seed"], **r["metrics"]})
-        except (json.JSONDecodeError, KeyError) as e:
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
             raise RunFolderError(f"{path} is corrupted ({e})") from None
+        ref = datasets.get(path.parent.parent)
+        if ref is not None and "params" in r and {"seed": r["params"].get("seed"), "data": r["params"].get("data")} != ref:
+            raise RunFolderError(f"{path} was trained on another dataset than {path.parent.parent / 'references.json'} "
+                                 "describes (its data params or seed differ): one table would mix two datasets; "
+                                 "rerun that dataset's runs into another --out")
     for path in sorted(profile_dir.glob("*/seed*/references.json")):
         try:
             rows = json.loads(path.read_text())["rows"]
@@ -369,12 +492,47 @@ def _log(msg: str) -> None:
 
 
 def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
+    """'a, b' -> ['a', 'b']; an empty item (',', 'a,,b') stays, as '', so the checks can refuse it."""
+    items = [v.strip() for v in value.split(",")]
+    return [] if items == [""] else items
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line refusals (exit 2), like every other refusal of the runner."""
+
+    def error(self, message: str):
+        print(f"error: {message} (see python -m smlib.study --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """--set KEY=VALUE items -> {dotted key: value}; values are YAML (1e-4 reads as a number)."""
+    overrides: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", key):
+            raise ParamsError(f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. --set train.lr=1e-4")
+        if key in overrides:
+            raise ParamsError(f"--set {key}: given twice")
+        overrides[key] = parse_yaml(value, f"--set {item!r}")
+    check_overrides(overrides)
+    return overrides
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """'42,43' -> (42, 43), each an integer in 0..2^32-1, distinct, at least one."""
+    seeds = []
+    for raw in _csv(text):
+        if not re.fullmatch(r"[+-]?[0-9]+", raw):
+            raise ParamsError(f"--seeds {text!r}: {raw!r} is not an integer (expected e.g. --seeds 42,43,44)")
+        seeds.append(int(raw))
+    return check_seeds(seeds)
 
 
 def main(argv=None) -> int:
     """Command line: python -m smlib.study --profile quick [--conditions a,b] [--seeds 42,43] [--variants ...]."""
-    ap = argparse.ArgumentParser(prog="python -m smlib.study", description=__doc__)
+    ap = _Parser(prog="python -m smlib.study", description=__doc__)
     ap.add_argument("--profile", default="quick", help=f"one of {available('profiles')}")
     ap.add_argument("--conditions", default="all", help="comma list or 'all'")
     ap.add_argument("--seeds", default="42", help="comma list of ints")
@@ -388,6 +546,9 @@ def main(argv=None) -> int:
     ap.add_argument("--log-output", action="store_true", help="echo notebook outputs to the console")
     ap.add_argument("--sweep", default=None, metavar="KEY=V1,V2,...",
                     help="one run folder per value, e.g. --sweep model.prefix_dim=16,32,64,128 --conditions v3_contrastive")
+    ap.add_argument("--cell-timeout", type=int, default=DEFAULT_CELL_TIMEOUT, metavar="SECONDS",
+                    help=f"fail a run whose notebook cell runs longer (default {DEFAULT_CELL_TIMEOUT}; "
+                         "a paper-profile training cell may need more)")
     ap.add_argument("--refresh-references", action="store_true",
                     help="rerun 01_data (same cached dataset) to recompute every reference row, e.g. after a new one")
     args = ap.parse_args(argv)
@@ -399,23 +560,14 @@ def main(argv=None) -> int:
             write_results_table(profile_dir)
             print((profile_dir / "results.md").read_text())
             return 0
-        import yaml
-
-        overrides = {}
-        for item in args.set:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise ParamsError(f"--set {item!r}: expected KEY=VALUE")
-            overrides[key] = yaml.safe_load(value)
+        overrides = parse_overrides(args.set)
         conditions = CONDITIONS if args.conditions == "all" else tuple(_csv(args.conditions))
-        try:
-            seeds = tuple(int(s) for s in _csv(args.seeds))
-        except ValueError:
-            raise ParamsError(f"--seeds {args.seeds!r}: expected a comma list of integers") from None
+        seeds = parse_seeds(args.seeds)
         _, failures = run_study(args.profile, conditions, seeds, tuple(_csv(args.variants)), args.out,
                                 overrides=overrides, log_output=args.log_output,
                                 refresh_references=args.refresh_references,
-                                sweep=parse_sweep(args.sweep) if args.sweep else None)
+                                sweep=parse_sweep(args.sweep) if args.sweep is not None else None,
+                                cell_timeout=args.cell_timeout)
         if failures:
             return 1
     except (ParamsError, RunFolderError) as e:

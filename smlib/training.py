@@ -227,10 +227,20 @@ def train_step(run: TrainingRun, refs: list[tuple[str, int]], n_triplets: int, g
     cross = run.model.identity_embedding(pooled[3 * b:]).split(n_pairs) if n_pairs else (None, None)  # 2 x (P, K)
     parts = run.loss_fn(task[:b], task[b:2 * b], task[2 * b:], *cross)
     run.optimizer.zero_grad(set_to_none=True)
+    if not torch.isfinite(parts["total"].detach()):
+        raise TrainingDiverged(f"the loss is {float(parts['total'].detach()):g} ("
+                               + ", ".join(f"{k} {float(v.detach()):g}" for k, v in parts.items() if k != "total")
+                               + ")")
     parts["total"].backward()
     grad_norm = torch.nn.utils.clip_grad_norm_(run.trainable, grad_clip)
+    if not torch.isfinite(grad_norm):
+        raise TrainingDiverged(f"the gradient norm is {float(grad_norm):g} (loss {float(parts['total'].detach()):g})")
     run.optimizer.step()
     return parts, grad_norm
+
+
+class TrainingDiverged(RuntimeError):
+    """A non-finite loss or gradient norm, or weights that never changed: the run is failed, not recorded."""
 
 
 def train(params, dataset: Dataset, model: SharedEmbeddingModel | None = None, progress: bool = True,
@@ -256,13 +266,19 @@ def train(params, dataset: Dataset, model: SharedEmbeddingModel | None = None, p
     model.train()
     history = []
     train_seconds, stopped_early = 0.0, False
+    before = [p.detach().clone() for p in run.trainable]  # a run whose weights never move has learned nothing
     bar = tqdm(range(total), desc=f"train {params.condition}", file=sys.stdout, disable=not progress,
                mininterval=1.0 if sys.stdout.isatty() else 10.0, ascii=not sys.stdout.isatty())
     for step in bar:
         t0 = time.perf_counter()
         domain, triplets, pairs = next(batches)
         refs = step_refs(domain, triplets, pairs)
-        parts, grad_norm = train_step(run, refs, len(triplets), tp.grad_clip)
+        try:
+            parts, grad_norm = train_step(run, refs, len(triplets), tp.grad_clip)
+        except TrainingDiverged as e:
+            raise TrainingDiverged(f"{params.condition}: training stopped at step {step} of {total}: {e}; "
+                                   "nothing is recorded for this run (lower train.lr / head_lr, or raise "
+                                   "loss.temperature)") from None
         lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}  # the rates this step used
         scheduler.step()
 
@@ -288,6 +304,10 @@ def train(params, dataset: Dataset, model: SharedEmbeddingModel | None = None, p
             stopped_early = step < total - 1
             break
     bar.close()
+    if all(torch.equal(b, p.detach()) for b, p in zip(before, run.trainable)):
+        raise TrainingDiverged(f"{params.condition}: no trainable weight changed in {len(history)} steps "
+                               "(zero gradients or learning rates); nothing is recorded for this run")
+    del before
     model.eval()
     result = TrainResult(model, loss_fn, pd.DataFrame(history), time.perf_counter() - t_start, run.cache_seconds,
                          stopped_early)

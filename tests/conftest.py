@@ -82,3 +82,43 @@ def assert_reveals_traits(person, text: str, domain_vocab: dict) -> None:
     assert all(says(domain_vocab["core_values"][v]) for v in person.core_values)
     assert says(domain_vocab["communication_style"][person.communication_style])
     assert says(domain_vocab["attachment_style"][person.attachment_style])
+
+
+def executed_notebook(path, cells=1, pending=0, error=False) -> None:
+    """A minimal executed notebook: `cells` code cells that ran, then `pending` that never did (a killed run)."""
+    import json
+
+    code = [{"cell_type": "code", "source": f"x = {i}", "metadata": {}, "execution_count": i + 1,
+             "outputs": []} for i in range(cells)]
+    if error:
+        code[-1]["outputs"] = [{"output_type": "error", "ename": "ValueError", "evalue": "boom", "traceback": []}]
+    code += [{"cell_type": "code", "source": "y = 1", "metadata": {}, "execution_count": None, "outputs": []}
+             for _ in range(pending)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"cells": code, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+
+
+def write_fake_run(folder, params, complete=True, **metrics) -> None:
+    """Every file a finished run holds (metrics.json for params, embeddings.npz, both notebooks) and, with
+    complete=True, the runner's completion record."""
+    import json
+
+    import numpy as np
+
+    from smlib.record import write_completion
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(params.seed)
+    n = 4  # a tiny but well-formed embeddings file (4 validation people)
+    emb = {"person_ids": np.arange(n), "triplets_dating": np.zeros((2, 3), dtype=np.int64),
+           "triplets_hiring": np.zeros((2, 3), dtype=np.int64)}
+    emb |= {k: rng.standard_normal((n, 8)).astype(np.float32)
+            for k in ("dating", "hiring", "dating_prefix", "hiring_prefix")}
+    np.savez_compressed(folder / "embeddings.npz", **emb)
+    for name in ("02_train.ipynb", "03_evaluate.ipynb"):
+        executed_notebook(folder / name)
+    record = {"variant": params.data.variant, "condition": params.condition, "seed": params.seed,
+              "params_hash": params.hash(), "metrics": metrics, "params": params.to_dict()}
+    (folder / "metrics.json").write_text(json.dumps(record))
+    if complete:
+        write_completion(folder, params.hash())

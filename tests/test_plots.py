@@ -251,3 +251,18 @@ def test_slider_plot(embs, check):
     fig = plots.slider_plot(plots.slider_frame(embs, 16))
     assert "16" in fig.axes[0].get_title()
     check(fig, 2)
+
+
+def test_dimension_explorer_redraws_on_the_slider_and_the_variant(embs, dataset):
+    other = {c: fake_embeddings(dataset, 10 + i, 0.1) for i, c in enumerate(CONDS)}
+    box, update = plots.dimension_explorer({"disjoint": embs, "verbatim": other}, d=16)
+    choice, slider, title, image, table = box.children[0].children[0], *box.children[1:]
+    assert choice.options == ("disjoint", "verbatim") and slider.value == 16 and slider.layout.width == "95%"
+    first_png, first_table = image.value, table.value
+    assert first_png[:8] == b"\x89PNG\r\n\x1a\n" and "disjoint" in title.value and "d = 16" in title.value
+    slider.value = 3  # what dragging does: the observer redraws figure and table
+    assert image.value != first_png and table.value != first_table and "d = 3" in title.value
+    expected = plots.slider_frame(other, 3).round(3).to_html(index=False)
+    choice.value = "verbatim"
+    assert table.value == expected and "verbatim" in title.value
+    assert update("disjoint", 5)["dim"].unique().tolist() == [5]

@@ -6,14 +6,22 @@ import json
 import pytest
 
 from smlib import study
+from conftest import executed_notebook, write_fake_run
 from smlib.study import RunFolderError, collect_results, finished, main, run_dir, study_params
 
 
 def _write_metrics(folder, params, **metrics):
-    folder.mkdir(parents=True, exist_ok=True)
-    record = {"variant": params.data.variant, "condition": params.condition, "seed": params.seed,
-              "params_hash": params.hash(), "metrics": metrics}
-    (folder / "metrics.json").write_text(json.dumps(record))
+    write_fake_run(folder, params, **metrics)
+
+
+def _references(ddir, params, rows=None):
+    """references.json (for params' dataset) and an executed 01_data notebook beside it."""
+    ddir.mkdir(parents=True, exist_ok=True)
+    rows = rows if rows is not None else [{"condition": c, "variant": params.data.variant, "seed": params.seed}
+                                          for c in study.REFERENCE_ROWS]
+    (ddir / "references.json").write_text(json.dumps(
+        {"rows": rows, "data_params": {"seed": params.seed, "data": params.data.model_dump()}}))
+    executed_notebook(ddir / "01_data.ipynb")
 
 
 def test_finished_only_for_matching_params(tmp_path):
@@ -99,9 +107,12 @@ def test_references_missing_names_the_rows_an_old_record_lacks(tmp_path):
     assert study.references_missing(tmp_path) == list(study.REFERENCE_ROWS)
     old = {"rows": [{"condition": c} for c in ("chance", "tfidf", "zero_shot", "ceiling")]}
     (tmp_path / "references.json").write_text(json.dumps(old))
+    executed_notebook(tmp_path / "01_data.ipynb")
     assert study.references_missing(tmp_path) == ["tfidf_trained_word", "tfidf_trained_char", "frozen_probe"]
     (tmp_path / "references.json").write_text(json.dumps({"rows": [{"condition": c} for c in study.REFERENCE_ROWS]}))
     assert study.references_missing(tmp_path) == []
+    executed_notebook(tmp_path / "01_data.ipynb", pending=1)  # killed during 01_data: its record is incomplete
+    assert study.references_missing(tmp_path) == ["01_data.ipynb"]
     (tmp_path / "references.json").write_text("{broken")
     with pytest.raises(RunFolderError, match="corrupted"):
         study.references_missing(tmp_path)
@@ -109,13 +120,11 @@ def test_references_missing_names_the_rows_an_old_record_lacks(tmp_path):
 
 def test_runner_reruns_01_data_only_where_references_are_stale_or_asked(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(study, "execute", lambda nb, path, parameters, log_output=False: calls.append((nb, path)))
+    monkeypatch.setattr(study, "execute", lambda nb, path, parameters, *a, **k: calls.append((nb, path)))
     monkeypatch.setattr(study, "write_results_table", lambda profile_dir: (profile_dir / "results.md").write_text(""))
-    complete = {"rows": [{"condition": c} for c in study.REFERENCE_ROWS]}
-    for variant, rows in (("verbatim", complete), ("disjoint", {"rows": [{"condition": "chance"}]})):
+    for variant, rows in (("verbatim", None), ("disjoint", [{"condition": "chance"}])):
         ddir = study.dataset_dir(tmp_path, "smoke", variant, 42)
-        ddir.mkdir(parents=True)
-        (ddir / "references.json").write_text(json.dumps(rows))
+        _references(ddir, study_params("v3_contrastive", "smoke", variant, 42), rows)
         for condition in study.CONDITIONS:  # every run finished: only 01_data and 04 could run
             _write_metrics(run_dir(tmp_path, "smoke", variant, 42, condition), study_params(condition, "smoke", variant, 42))
     study.run_study("smoke", out=tmp_path, data_root=tmp_path / "data", checkpoint_root=tmp_path / "ckpt")
@@ -132,7 +141,7 @@ def test_parse_sweep_reads_values_and_refuses_what_cannot_be_swept():
     assert study.parse_sweep("loss.cross_domain=infonce,mse") == ("loss.cross_domain", ["infonce", "mse"])
     for bad, needle in (("model.prefix_dim", "expected KEY=V1"), ("data.n_people=10,20", "only model"),
                         ("prefix_dim=16", "only model"), ("model.prefix_dim=16,,32", "empty value"),
-                        ("model.prefix_dim=16,16", "repeated"), ("model.prefix_dim=[1", "cannot read")):
+                        ("model.prefix_dim=16,16", "repeated"), ("model.prefix_dim=[1", "not valid YAML")):
         with pytest.raises(study.ParamsError, match=needle):
             study.parse_sweep(bad)
 
@@ -152,19 +161,16 @@ def test_sweep_points_name_their_folders_and_keep_the_prefix_a_matryoshka_dim():
 def test_runner_runs_each_sweep_point_in_its_own_folder_and_tables_keep_them_apart(tmp_path, monkeypatch):
     calls = []
 
-    def fake_execute(nb, path, parameters, log_output=False):
+    def fake_execute(nb, path, parameters, *a, **k):
         calls.append((nb, path.parent.name))
-        if nb == "03_evaluate.ipynb":  # what 03 records: metrics.json with the params it ran
+        if nb == "03_evaluate.ipynb":  # what 02 and 03 record: notebooks, embeddings, metrics.json for the params
             params = study_params(parameters["condition"], "smoke", parameters["variant"], parameters["seed"],
                                   parameters["overrides"])
-            _write_metrics(path.parent, params, prefix_d2h_top1=params.model.prefix_dim / 100,
+            write_fake_run(path.parent, params, complete=False, prefix_d2h_top1=params.model.prefix_dim / 100,
                            prefix_h2d_top1=0.5, triplet_acc_dating=0.7, triplet_acc_hiring=0.8)
 
     monkeypatch.setattr(study, "execute", fake_execute)
-    ddir = study.dataset_dir(tmp_path, "smoke", "disjoint", 42)
-    ddir.mkdir(parents=True)
-    (ddir / "references.json").write_text(json.dumps({"rows": [{"condition": c, "variant": "disjoint", "seed": 42}
-                                                                for c in study.REFERENCE_ROWS]}))
+    _references(study.dataset_dir(tmp_path, "smoke", "disjoint", 42), study_params("v3_contrastive", "smoke", "disjoint", 42))
     kw = dict(conditions=("v3_contrastive",), variants=("disjoint",), out=tmp_path, data_root=tmp_path / "data",
               checkpoint_root=tmp_path / "ckpt", sweep=("model.prefix_dim", [16, 32, 64]))
     _, failures = study.run_study("smoke", **kw)
