@@ -66,7 +66,7 @@ class ModelParams(_Strict):
             raise ValueError(f"prefix_dim={self.prefix_dim} is not one of matryoshka_dims {dims}")
         limits = encoder_limits(self.base_model)
         if limits is not None:
-            width, positions = limits
+            width, positions, _ = limits
             if dims[-1] > width:
                 raise ValueError(f"matryoshka_dims {dims} exceed the embedding width {width} of base_model "
                                  f"{self.base_model!r}")
@@ -127,6 +127,11 @@ class Params(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self):
+        limits = encoder_limits(self.model.base_model)
+        layers = self.train.trainable_layers
+        if limits is not None and limits[2] and layers != "all" and layers > limits[2]:
+            raise ValueError(f"train.trainable_layers={layers} is more than the {limits[2]} layers of base_model "
+                             f"{self.model.base_model!r} (use 'all' or 0..{limits[2]})")
         if len(set(self.train.domains)) != len(self.train.domains):
             raise ValueError(f"train.domains has duplicates: {self.train.domains}")
         if self.loss.cross_domain != "none" and len(self.train.domains) < 2:
@@ -150,8 +155,8 @@ class Params(_Strict):
         return params_hash(self.to_dict())
 
 
-def encoder_limits(base_model: str) -> tuple[int, int] | None:
-    """(embedding width, max positions) of a base model, read from its config without loading weights.
+def encoder_limits(base_model: str) -> tuple[int, int, int] | None:
+    """(embedding width, max positions, layers) of a base model, read from its config without loading weights.
 
     'tiny' and 'bundled' are always known; a local folder with a config.json is read; anything else (a hub id
     that is not on disk) is unknown here (None) and is checked when the model loads.
@@ -159,7 +164,7 @@ def encoder_limits(base_model: str) -> tuple[int, int] | None:
     if base_model == "tiny":
         from .models.encoder import TINY_CONFIG
 
-        return TINY_CONFIG["hidden_size"], TINY_CONFIG["max_position_embeddings"]
+        return TINY_CONFIG["hidden_size"], TINY_CONFIG["max_position_embeddings"], TINY_CONFIG["num_hidden_layers"]
     if base_model == "bundled":
         try:
             from .models.encoder import bundled_model_path
@@ -169,9 +174,18 @@ def encoder_limits(base_model: str) -> tuple[int, int] | None:
             return None  # not installed: loading says so, with the install command
     else:
         path = Path(base_model) / "config.json"
+        if not path.is_file():
+            try:  # a hub id already in the local cache (nothing is downloaded)
+                from huggingface_hub import try_to_load_from_cache
+
+                cached = try_to_load_from_cache(base_model, "config.json")
+                path = Path(cached) if isinstance(cached, str) else path
+            except Exception:  # noqa: BLE001 - not an id the cache knows: unknown here
+                pass
     try:
         config = json.loads(path.read_text())
-        return int(config["hidden_size"]), int(config["max_position_embeddings"])
+        return (int(config["hidden_size"]), int(config["max_position_embeddings"]),
+                int(config.get("num_hidden_layers", 0)))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

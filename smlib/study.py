@@ -114,7 +114,9 @@ def run_study(profile: str = "quick", conditions=CONDITIONS, seeds=(42,), varian
             for s in seeds:
                 points[(v, s, c)] = sweep_points(c, profile, v, s, overrides, sweep)
                 for _, run_overrides in points[(v, s, c)]:
-                    check_device(study_params(c, profile, v, s, run_overrides))
+                    run_params = study_params(c, profile, v, s, run_overrides)
+                    check_device(run_params)
+                    check_encoder(run_params)
     for path in (out, data_root, checkpoint_root):
         check_writable(path)
     with StudyLock(out / profile):  # one study writes into an out folder's profile at a time
@@ -255,6 +257,27 @@ def check_device(params) -> None:
     if not ok:
         raise ParamsError(f"train.device={device}: this machine has no {device.upper()} device "
                           "(use auto, which falls back to the CPU)")
+
+
+def check_encoder(params) -> None:
+    """The base model must be loadable without a network: 'tiny', 'bundled' (installed), a local folder with a
+    config.json, or a hub id already in the local Hugging Face cache."""
+    from .config import encoder_limits
+
+    name = params.model.base_model
+    if name == "tiny":
+        return
+    if name == "bundled":
+        from .models.encoder import bundled_model_path
+
+        try:
+            bundled_model_path()
+        except RuntimeError as e:
+            raise ParamsError(f"model.base_model=bundled: {e}") from None
+        return
+    if encoder_limits(name) is None:
+        raise ParamsError(f"model.base_model={name!r}: neither a local folder with a config.json nor a model in "
+                          "the local Hugging Face cache (nothing is downloaded at run time)")
 
 
 def check_writable(path: Path) -> None:

@@ -239,9 +239,14 @@ def test_unused_keys_are_gone():
         load_params("v3_contrastive", "smoke", overrides={"data.n_cross_negatives": 15})
 
 
-@pytest.mark.parametrize("value", ["all", 0, 2, 6])
-def test_trainable_layers_accepts_all_or_a_count(value):
-    assert load_params("v3_contrastive", "smoke", overrides={"train.trainable_layers": value}).train.trainable_layers == value
+@pytest.mark.parametrize("profile, value", [("smoke", "all"), ("smoke", 0), ("smoke", 2), ("quick", 6)])
+def test_trainable_layers_accepts_all_or_a_count(profile, value):
+    assert load_params("v3_contrastive", profile, overrides={"train.trainable_layers": value}).train.trainable_layers == value
+
+
+def test_trainable_layers_beyond_the_encoders_layers_is_refused():
+    with pytest.raises(ParamsError, match="more than the 2 layers of base_model 'tiny'"):
+        load_params("v3_contrastive", "smoke", overrides={"train.trainable_layers": 3})
 
 
 @pytest.mark.parametrize("bad", [-1, "top", True, 1.5])

@@ -51,6 +51,9 @@ BAD_ARGV = [
     ["--set", "train.epochs=0"], ["--set", "train.warmup_fraction=1"], ["--set", "eval.bootstrap_resamples=5"],
     ["--set", "train.trainable_layers=-1"], ["--set", "model.prefix_dim=48"], ["--set", "train.precision=fp16"],
     ["--set", "train.max_steps=1e30"], ["--set", "train.grad_clip=.inf"], ["--set", "loss.cross_weight=-1"],
+    ["--set", "train.trainable_layers=3"],  # the tiny encoder has 2 layers
+    ["--set", "model.base_model=/nonexistent/encoder"], ["--set", "model.base_model=nobody/no-such-model-xyz"],
+    ["--sweep", "model.prefix_dim=16.5"], ["--variants", "verbatim,nope"],
 ]
 if not torch.cuda.is_available():
     BAD_ARGV.append(["--set", "train.device=cuda"])
