@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 
 from .config import CONDITIONS, REFERENCE_ROWS
+from .data.texts import ordered_variants
 from .evaluation import load_embeddings
 from .metrics import gallery_top1, paired_bootstrap_diff, ranks_from_similarities, truncate_normalize
 
@@ -66,7 +67,7 @@ def paired_differences(profile_dir: str | Path, against: str = "v3_contrastive",
     sims = record_similarities(profile_dir)
     values = {k: (ids, per_person_top1(s)) for k, (ids, s) in sims.items()}
     rows = []
-    for variant in _variants(values):
+    for variant in ordered_variants(v for v, _, _ in values):
         methods = _ordered({c for v, _, c in values if v == variant})
         means = {m: np.mean([x.mean() for (v, _, c), (_, x) in values.items() if v == variant and c == m])
                  for m in methods}
@@ -115,12 +116,6 @@ def gallery_curves(profile_dir: str | Path, sizes=GALLERY_SIZES) -> pd.DataFrame
         rows += [{"variant": variant, "seed": seed, "condition": method, "gallery": g, "top1": (d2h[g] + h2d[g]) / 2}
                  for g in use]
     return pd.DataFrame(rows)
-
-
-def _variants(values: dict) -> list[str]:
-    known = ("verbatim", "disjoint")
-    found = {v for v, _, _ in values}
-    return [v for v in known if v in found] + sorted(found - set(known))
 
 
 def _ordered(methods) -> list[str]:

@@ -150,6 +150,10 @@ class Params(_Strict):
         """Plain nested dict (JSON/YAML ready)."""
         return self.model_dump(mode="json")
 
+    def data_params(self) -> dict:
+        """What a dataset and its reference rows depend on: the seed and the data section (references.json keeps it)."""
+        return {"seed": self.seed, "data": self.data.model_dump()}
+
     def hash(self) -> str:
         """Short content hash of the params, stable across runs and machines."""
         return params_hash(self.to_dict())

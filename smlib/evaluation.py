@@ -228,11 +228,8 @@ def _trained_row(name: str, feats: dict, params: Params, base: dict, selection: 
     t0 = time.perf_counter()
     model, chosen = select_pair_map(feats["train"]["dating"], feats["train"]["hiring"], out_dim=params.model.prefix_dim,
                                     temperature=params.loss.temperature, seed=params.seed)
-    sims[name] = pair_map_similarity(model, feats["val"]["dating"], feats["val"]["hiring"]).astype(np.float32)
-    if selection is not None:
-        selection[name] = {**chosen, "features": int(feats["train"]["dating"].shape[1]),
-                           "seconds": round(time.perf_counter() - t0, 2)}
-    return {**base, "condition": name, **_from_similarity(torch.from_numpy(sims[name]), params)}
+    return _scored_map_row(name, model, feats["val"], {**chosen, "features": int(feats["train"]["dating"].shape[1])},
+                           t0, params, base, selection, sims)
 
 
 def _trained_tfidf_row(flavour: str, analyzer: str, ngrams: tuple[int, int], train_texts: dict, val_texts: dict,
@@ -243,11 +240,17 @@ def _trained_tfidf_row(flavour: str, analyzer: str, ngrams: tuple[int, int], tra
     vec, model, chosen = select_tfidf_map(train_texts["dating"], train_texts["hiring"], analyzer, ngrams,
                                           out_dim=params.model.prefix_dim, temperature=params.loss.temperature,
                                           seed=params.seed)
-    sims[name] = pair_map_similarity(model, vec.transform(val_texts["dating"]),
-                                     vec.transform(val_texts["hiring"])).astype(np.float32)
+    val = {d: vec.transform(val_texts[d]) for d in DOMAINS}
+    return _scored_map_row(name, model, val, {**chosen, "analyzer": analyzer, "ngram_range": list(ngrams)},
+                           t0, params, base, selection, sims)
+
+
+def _scored_map_row(name: str, model, val: dict, chosen: dict, t0: float, params: Params, base: dict,
+                    selection: dict | None, sims: dict) -> dict:
+    """A trained map's validation similarities (into sims), its choice record (into selection) and its row."""
+    sims[name] = pair_map_similarity(model, val["dating"], val["hiring"]).astype(np.float32)
     if selection is not None:
-        selection[name] = {**chosen, "analyzer": analyzer, "ngram_range": list(ngrams),
-                           "seconds": round(time.perf_counter() - t0, 2)}
+        selection[name] = {**chosen, "seconds": round(time.perf_counter() - t0, 2)}
     return {**base, "condition": name, **_from_similarity(torch.from_numpy(sims[name]), params)}
 
 
@@ -275,7 +278,7 @@ def write_references(rows: list[dict], params: Params, out_dir: str | Path, sele
                             **{k: np.asarray(v, dtype=np.float32) for k, v in sims.items()})
         tmp_npz.replace(path.parent / "reference_sims.npz")
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"rows": rows, "data_params": {"seed": params.seed, "data": params.data.model_dump()},
+    tmp.write_text(json.dumps({"rows": rows, "data_params": params.data_params(),
                                "encoder": params.model.base_model, "selection": selection or {}}, indent=2, sort_keys=True))
     tmp.replace(path)
     return path

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from .config import CONDITIONS, DOMAINS, REFERENCE_ROWS
 from .data.schema import BIG_FIVE
-from .data.texts import HIGH_SCORE, LOW_SCORE, TEMPLATE_NAMES, template_name
+from .data.texts import HIGH_SCORE, LOW_SCORE, TEMPLATE_NAMES, ordered_variants, template_name
 from .evaluation import load_embeddings
 from .metrics import dim_sweep, ranks_from_similarities, seed_interval, true_match_ranks, truncate_normalize
 
@@ -322,8 +322,7 @@ def learning_curves(histories: pd.DataFrame, column: str = "val_top1", reference
     references: an optional results frame; its zero_shot and tfidf rows (mean of both directions) draw lines.
     """
     checked = histories.dropna(subset=[column]) if column in histories.columns else histories.iloc[:0]
-    known = ("verbatim", "disjoint")
-    variants = sorted(dict.fromkeys(histories["variant"]), key=lambda v: (known.index(v) if v in known else len(known), v))
+    variants = ordered_variants(histories["variant"])
     fig, axes = _figure(1, len(variants), 7 * len(variants), 5, sharey=True)
     for ax, variant in zip(axes[0], variants):
         v = checked[checked["variant"] == variant]
@@ -472,8 +471,7 @@ def dimension_explorer(embs_by_variant: dict[str, dict[str, dict]], d: int = 64)
 def gallery_curves(curves: pd.DataFrame) -> Figure:
     """Prefix top-1 against gallery size (from analysis.gallery_curves): mean over seeds with a 95% t-band;
     conditions solid, reference matchers dashed."""
-    known = ("verbatim", "disjoint")
-    variants = sorted(dict.fromkeys(curves["variant"]), key=lambda v: (known.index(v) if v in known else 2, v))
+    variants = ordered_variants(curves["variant"])
     fig, axes = _figure(1, len(variants), 7 * len(variants), 5, sharey=True)
     for ax, variant in zip(axes[0], variants):
         v = curves[curves["variant"] == variant]
@@ -498,8 +496,7 @@ def gallery_curves(curves: pd.DataFrame) -> Figure:
 def paired_differences(table: pd.DataFrame) -> Figure:
     """Forest plot of analysis.paired_differences: each method's prefix top-1 minus the proposed condition's
     and minus the best reference matcher's, with 95% paired-bootstrap intervals (filled: excludes 0)."""
-    known = ("verbatim", "disjoint")
-    variants = sorted(dict.fromkeys(table["variant"]), key=lambda v: (known.index(v) if v in known else 2, v))
+    variants = ordered_variants(table["variant"])
     roles = list(dict.fromkeys(table["vs_role"]))
     fig, axes = _figure(len(variants), len(roles), 7 * len(roles), 1.2 + 0.35 * table["method"].nunique() * len(variants))
     for r, variant in enumerate(variants):
@@ -532,8 +529,7 @@ def sweep_curve(frame: pd.DataFrame, key: str = "prefix_dim", base_value=64, con
     rows = frame[frame["condition"].str.startswith(prefix) | (frame["condition"] == condition)].copy()
     rows["value"] = [float(c.removeprefix(prefix)) if c.startswith(prefix) else float(base_value) for c in rows["condition"]]
     rows["triplet_acc"] = rows[["triplet_acc_dating", "triplet_acc_hiring"]].mean(axis=1)
-    known = ("verbatim", "disjoint")
-    variants = sorted(dict.fromkeys(rows["variant"]), key=lambda v: (known.index(v) if v in known else 2, v))
+    variants = ordered_variants(rows["variant"])
     fig, axes = _figure(1, max(1, len(variants)), 7 * max(1, len(variants)), 5, sharey=True)
     for ax, variant in zip(axes[0], variants):
         v = rows[rows["variant"] == variant]

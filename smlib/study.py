@@ -128,7 +128,7 @@ def run_study(profile: str = "quick", conditions=CONDITIONS, seeds=(42,), varian
             for s in seeds:
                 ddir = dataset_dir(out, profile, v, s)
                 try:
-                    stale = references_missing(ddir, _data_params(study_params(conditions[0], profile, v, s, overrides)))
+                    stale = references_missing(ddir, study_params(conditions[0], profile, v, s, overrides).data_params())
                 except RunFolderError as e:
                     failures.append((f"{v}/seed{s}/01_data", str(e)))
                     _log(f"[data] {profile}/{v}/seed{s}: FAILED: {e}")
@@ -210,9 +210,14 @@ def check_names(names, what: str, allowed, noun: str = "name") -> tuple[str, ...
     for n in names:
         if n not in allowed:
             raise ParamsError(f"{what}: unknown {noun} {n!r} (choose from {', '.join(allowed)})")
-    if len(set(names)) != len(names):
-        raise ParamsError(f"{what}: {', '.join(sorted({n for n in names if names.count(n) > 1}))} given twice")
+    _refuse_repeats(names, what)
     return names
+
+
+def _refuse_repeats(items: tuple, what: str) -> None:
+    repeated = sorted({x for x in items if items.count(x) > 1})
+    if repeated:
+        raise ParamsError(f"{what}: {', '.join(map(str, repeated))} given twice")
 
 
 def check_seeds(seeds) -> tuple[int, ...]:
@@ -223,9 +228,7 @@ def check_seeds(seeds) -> tuple[int, ...]:
     for s in seeds:
         if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED:
             raise ParamsError(f"--seeds: {s!r} is not an integer in 0..{MAX_SEED}")
-    if len(set(seeds)) != len(seeds):
-        raise ParamsError(f"--seeds: {', '.join(str(s) for s in sorted({s for s in seeds if seeds.count(s) > 1}))} "
-                          "given twice")
+    _refuse_repeats(seeds, "--seeds")
     return seeds
 
 
@@ -265,18 +268,16 @@ def check_encoder(params) -> None:
     from .config import encoder_limits
 
     name = params.model.base_model
-    if name == "tiny":
+    if encoder_limits(name) is not None:  # tiny, an installed bundled encoder, or a readable config.json
         return
     if name == "bundled":
         from .models.encoder import bundled_model_path
 
         try:
-            bundled_model_path()
+            bundled_model_path()  # says why: not installed (with the command), or its files are missing
         except RuntimeError as e:
             raise ParamsError(f"model.base_model=bundled: {e}") from None
-        return
-    if encoder_limits(name) is None:
-        raise ParamsError(f"model.base_model={name!r}: neither a local folder with a config.json nor a model in "
+    raise ParamsError(f"model.base_model={name!r}: neither a local folder with a config.json nor a model in "
                           "the local Hugging Face cache (nothing is downloaded at run time)")
 
 
@@ -358,11 +359,6 @@ def references_missing(ddir: Path, data_params: dict | None = None) -> list[str]
     if notebook_problem(Path(ddir) / "01_data.ipynb"):
         stale.append("01_data.ipynb")
     return stale
-
-
-def _data_params(params) -> dict:
-    """The part of a run's params its dataset and reference rows depend on (as references.json records it)."""
-    return {"seed": params.seed, "data": params.data.model_dump()}
 
 
 def collect_results(profile_dir: str | Path) -> pd.DataFrame:

@@ -203,10 +203,10 @@ def test_references_of_another_dataset_are_rebuilt_and_the_table_refuses_a_mix(t
     ddir = study.dataset_dir(tmp_path, "smoke", "verbatim", 42)
     ddir.mkdir(parents=True)
     rows = [{"condition": c, "variant": "verbatim", "seed": 42, "prefix_d2h_top1": 0.1} for c in study.REFERENCE_ROWS]
-    (ddir / "references.json").write_text(json.dumps({"rows": rows, "data_params": study._data_params(old)}))
+    (ddir / "references.json").write_text(json.dumps({"rows": rows, "data_params": old.data_params()}))
     executed_notebook(ddir / "01_data.ipynb")
-    assert study.references_missing(ddir, study._data_params(old)) == []
-    assert study.references_missing(ddir, study._data_params(new)) == ["other data params"]
+    assert study.references_missing(ddir, old.data_params()) == []
+    assert study.references_missing(ddir, new.data_params()) == ["other data params"]
     write_fake_run(ddir / "v3_contrastive", old, prefix_d2h_top1=0.5, prefix_h2d_top1=0.5)
     write_fake_run(ddir / "v3_mse", new, prefix_d2h_top1=0.5, prefix_h2d_top1=0.5)
     with pytest.raises(RunFolderError, match="another dataset"):
