@@ -11,14 +11,32 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import CONDITIONS, REFERENCE_ROWS
-from .data.texts import ordered_variants
+from .config import PROPOSED, REFERENCE_ROWS, ordered_variants, row_order
 from .evaluation import load_embeddings
-from .metrics import gallery_top1, paired_bootstrap_diff, ranks_from_similarities, truncate_normalize
+from .embeddings import truncate_normalize
+from .metrics import gallery_top1, paired_bootstrap_diff, ranks_from_similarities
+from .record import run_files
 
 GALLERY_SIZES = (10, 20, 50, 100)
 # Reference rows a trained condition is read against in paired differences (the ceiling and chance are bounds).
 MATCHERS = tuple(r for r in REFERENCE_ROWS if r not in ("chance", "ceiling"))
+
+
+def load_histories(profile_dir: str | Path, sweeps: bool = False) -> pd.DataFrame:
+    """Every run's history.csv under profile_dir/<variant>/seed<s>/<condition>, with those three as columns.
+
+    Sweep runs (folders named <condition>@<key>=<value>) are left out unless sweeps=True.
+    """
+    frames = []
+    for variant, seed, name, path in run_files(profile_dir, "history.csv", sweeps):
+        h = pd.read_csv(path)
+        h.insert(0, "condition", name)
+        h.insert(0, "seed", seed)
+        h.insert(0, "variant", variant)
+        frames.append(h)
+    if not frames:
+        raise FileNotFoundError(f"no history.csv under {profile_dir}/<variant>/seed<s>/<condition>")
+    return pd.concat(frames, ignore_index=True)
 
 
 def record_similarities(profile_dir: str | Path, sweeps: bool = False) -> dict[tuple[str, int, str], tuple[np.ndarray, torch.Tensor]]:
@@ -28,9 +46,7 @@ def record_similarities(profile_dir: str | Path, sweeps: bool = False) -> dict[t
     Sweep runs (folders named <condition>@<key>=<value>) are left out unless sweeps=True.
     """
     out = {}
-    for path in sorted(Path(profile_dir).glob("*/seed*/*/embeddings.npz")):
-        if "@" in path.parent.name and not sweeps:
-            continue
+    for _, _, _, path in run_files(profile_dir, "embeddings.npz", sweeps):
         emb = load_embeddings(path)
         d, h = (truncate_normalize(torch.from_numpy(np.asarray(emb[f"{x}_prefix"], dtype=np.float32)))
                 for x in ("dating", "hiring"))
@@ -57,7 +73,7 @@ def per_person_top1(sims: torch.Tensor) -> np.ndarray:
     return ((d2h + h2d) / 2).numpy()
 
 
-def paired_differences(profile_dir: str | Path, against: str = "v3_contrastive", n_resamples: int = 2000,
+def paired_differences(profile_dir: str | Path, against: str = PROPOSED, n_resamples: int = 2000,
                        seed: int = 0) -> pd.DataFrame:
     """Prefix top-1 (mean of both directions) of every method minus `against`, and minus the best reference
     matcher of the variant, with 95% paired-bootstrap intervals over validation people and seeds.
@@ -68,7 +84,7 @@ def paired_differences(profile_dir: str | Path, against: str = "v3_contrastive",
     values = {k: (ids, per_person_top1(s)) for k, (ids, s) in sims.items()}
     rows = []
     for variant in ordered_variants(v for v, _, _ in values):
-        methods = _ordered({c for v, _, c in values if v == variant})
+        methods = row_order({c for v, _, c in values if v == variant})
         means = {m: np.mean([x.mean() for (v, _, c), (_, x) in values.items() if v == variant and c == m])
                  for m in methods}
         refs = [m for m in methods if m in MATCHERS]
@@ -118,6 +134,3 @@ def gallery_curves(profile_dir: str | Path, sizes=GALLERY_SIZES) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def _ordered(methods) -> list[str]:
-    order = [*CONDITIONS, *REFERENCE_ROWS]
-    return sorted(methods, key=lambda m: (order.index(m) if m in order else len(order), m))

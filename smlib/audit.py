@@ -54,6 +54,19 @@ def audit_table(people: Sequence[PersonSchema], variants: Sequence[str] = VARIAN
     return pd.DataFrame(rows).set_index("variant")
 
 
+def heldout_leak_report(train_texts: Sequence[str]) -> str:
+    """One line: how many training texts were searched and which held-out phrasings they contain (none, we hope)."""
+    return (f"held-out phrasings found in the {len(train_texts)} training texts (clones included): "
+            f"{heldout_leaks(train_texts) or 'none'}")
+
+
+def shared_tokens_report(people: Sequence[PersonSchema], variant: str, seed: int = 0, held_out: bool = False) -> str:
+    """The content tokens a person's two texts share, most frequent first (what a lexical matcher can use)."""
+    shared = leakage_audit(people, variant, seed=seed, held_out=held_out)["shared_tokens"]
+    return (f"content tokens shared by a person's two {variant} texts (most frequent first):\n"
+            + (", ".join(f"{tok} ({n})" for tok, n in shared) or "none"))
+
+
 def heldout_leaks(train_texts: Sequence[str]) -> list[str]:
     """Held-out phrasings (validation wording of the heldout variant) found in any of these training texts."""
     lowered = [t.lower() for t in train_texts]

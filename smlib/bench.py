@@ -26,7 +26,7 @@ import torch
 from .config import load_params
 from .data import load_or_build
 from .models import resolve_precision
-from .training import iter_batches, seed_everything, setup_training, step_refs, train, train_step
+from .training import Batch, iter_batches, seed_everything, setup_training, train, train_step
 
 ROOT = Path(__file__).resolve().parent.parent
 SMLIB_SETTINGS = {"smlib all": "all", "smlib top2": 2, "smlib top1": 1, "smlib top0": 0}  # name -> trainable_layers
@@ -46,9 +46,9 @@ def bench_params(trainable_layers, precision: str, lr: float | None = None, **ov
     return load_params("v3_contrastive", profile, overrides={**base, **overrides})
 
 
-def step_batches(params, dataset, n: int) -> list[list[tuple[str, int]]]:
-    """The first n steps' text references, as training draws them: anchors, positives, negatives, cross dating, hiring."""
-    return [step_refs(*batch) for batch, _ in zip(iter_batches(params, dataset), range(n))]
+def step_batches(params, dataset, n: int) -> list[Batch]:
+    """The first n steps' batches, as training draws them (v3_contrastive: every step has triplets and pairs)."""
+    return [batch for batch, _ in zip(iter_batches(params, dataset), range(n))]
 
 
 def sync(device: torch.device) -> None:
@@ -72,20 +72,14 @@ class SmlibSetting:
     def _embed_original(self, refs):
         """The original's way: one padded pass per group of B texts, duplicates and all."""
         b = len(refs) // 5
-        chunk = self.model.encode_chunk
-        try:
-            self.model.encode_chunk = b
-            groups = [refs[i * b:(i + 1) * b] for i in range(5)]
-            return torch.cat([self.model.embed([self.dataset.text(d, i) for d, i in g]) for g in groups])  # (5B, H)
-        finally:
-            self.model.encode_chunk = chunk
+        groups = [refs[i * b:(i + 1) * b] for i in range(5)]
+        return torch.cat([self.model.embed([self.dataset.text(d, i) for d, i in g], chunk=b) for g in groups])  # (5B, H)
 
-    def step(self, refs) -> float:
-        """One full training step (forward, backward, clip, AdamW); returns its wall-clock seconds."""
+    def step(self, batch: Batch) -> float:
+        """One full training step (training.train_step: forward, backward, clip, AdamW); its wall-clock seconds."""
         sync(self.model.device)
         t0 = time.perf_counter()
-        train_step(self.run, refs, len(refs) // 5, self.params.train.grad_clip,
-                   embed=self._embed_original if self.original else None)
+        train_step(self.run, batch, self.params.train.grad_clip, embed=self._embed_original if self.original else None)
         sync(self.model.device)
         return time.perf_counter() - t0
 
@@ -120,9 +114,10 @@ class SentenceTransformersSetting:
         texts = [self.dataset.text(d, i) for d, i in refs]
         return {k: (v.to(self.device) if torch.is_tensor(v) else v) for k, v in self.model.tokenize(texts).items()}
 
-    def step(self, refs) -> float:
+    def step(self, batch: Batch) -> float:
         sync(self.device)
         t0 = time.perf_counter()
+        refs = batch.refs
         b = len(refs) // 5
         groups = [self._features(refs[i * b:(i + 1) * b]) for i in range(5)]
         loss = self.within(groups[:3], None) + self.cross(groups[3:], None)
@@ -186,12 +181,12 @@ def step_times(steps: int = 5, warmup: int = 1, cache_root: Path = ROOT / "cache
         if name == "smlib all" and resolve_precision("auto", torch.device("cpu")) == "fp32" and not torch.cuda.is_available():
             continue  # identical to "smlib all (fp32)" on this machine
         settings.append(SmlibSetting(name, p, dataset, cache_root))
-    for r, refs in enumerate(batches):
+    for r, batch in enumerate(batches):
         for s in settings:
-            seconds = s.step(refs)
+            seconds = s.step(batch)
             if r >= warmup:
                 s.seconds.append(seconds)
-    n_texts = len(batches[0])
+    n_texts = len(batches[0].refs)
     reference = statistics.median(settings[0].seconds)
     rows = [{"setting": s.name, "precision": s.precision, "median_s": statistics.median(s.seconds),
              "min_s": min(s.seconds), "max_s": max(s.seconds), "texts_per_s": n_texts / statistics.median(s.seconds),

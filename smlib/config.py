@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
@@ -10,12 +11,13 @@ from typing import Any, Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-PARAMS_DIR = Path(__file__).resolve().parent.parent / "params"
-CONDITIONS = (
-    "v3_contrastive", "v3_mse", "v3_no_prefix", "single_dating", "single_hiring",
-    "projection_heads", "adversarial",
-)
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PARAMS_DIR = REPO_ROOT / "params"
+PARAMS_ENV = "SMLIB_PARAMS_DIR"  # another params folder for every load (and the notebooks a study runs)
+PROPOSED = "v3_contrastive"  # the condition the others are read against (first in tables, paired differences)
 DOMAINS = ("dating", "hiring")
+VARIANTS = ("verbatim", "disjoint", "heldout")  # every text variant, in the study's order
+DEFAULT_VARIANTS = ("verbatim", "disjoint")  # what a study runs unless told otherwise (heldout is opt-in)
 # Rows every results table carries beside the conditions (evaluation.reference_rows computes them per dataset):
 # untrained (chance, tfidf, zero_shot), trained on the training people's pairs (tfidf_trained_*, frozen_probe),
 # and the identifiability ceiling.
@@ -25,6 +27,49 @@ REFERENCE_ROWS = ("chance", "tfidf", "tfidf_trained_word", "tfidf_trained_char",
 
 class ParamsError(ValueError):
     """A params file or override is malformed; the message names the source and the key."""
+
+
+def params_root(params_dir: str | Path | None = None) -> Path:
+    """The params folder: params_dir if given, else $SMLIB_PARAMS_DIR, else the repository's params/."""
+    return Path(params_dir or os.environ.get(PARAMS_ENV) or PARAMS_DIR)
+
+
+def conditions(params_dir: str | Path | None = None) -> tuple[str, ...]:
+    """Every condition: one YAML file each under <params>/conditions, the proposed one first, then by name.
+
+    This is the only list of conditions: the runner, the tables, the figures and the tests derive theirs from it.
+    """
+    names = available("conditions", params_dir)
+    return tuple(sorted(names, key=lambda n: (n != PROPOSED, n)))
+
+
+def ordered_variants(found) -> list[str]:
+    """Distinct variant names in the study's order (VARIANTS); any unknown name after them, sorted."""
+    found = set(found)
+    return [v for v in VARIANTS if v in found] + sorted(found - set(VARIANTS))
+
+
+def sweep_run_name(condition: str, key: str, value) -> str:
+    """The run folder (and table row) of one sweep point: <condition>@<leaf key>=<value>."""
+    return f"{condition}@{key.split('.')[-1]}={value}"
+
+
+def is_sweep_run(name: str) -> bool:
+    """True for a sweep point's folder or row name (sweep_run_name), False for a condition's own."""
+    return "@" in name
+
+
+def row_order(names) -> list[str]:
+    """Distinct table/figure row names in one order: conditions (a sweep point after its condition), reference
+    rows, then anything else by name."""
+    known = [*conditions(), *REFERENCE_ROWS]
+    rank = {n: i for i, n in enumerate(known)}
+
+    def key(name: str):
+        base, _, point = name.partition("@")
+        return (rank.get(base, len(rank)), base, point)
+
+    return sorted(dict.fromkeys(names), key=key)
 
 
 # Upper bounds that catch typos (1e20 people, lr 10) rather than limit research; base.yaml documents each range.
@@ -40,7 +85,7 @@ class _Strict(BaseModel):
 class DataParams(_Strict):
     n_people: int = Field(ge=10, le=MAX_PEOPLE)
     val_fraction: float = Field(gt=0, lt=1)
-    variant: Literal["verbatim", "disjoint", "heldout"]
+    variant: Literal[VARIANTS]  # type: ignore[valid-type]
     n_triplets: int = Field(ge=1, le=MAX_COUNT)
     n_val_triplets: int = Field(ge=1, le=MAX_COUNT)
     n_cross_pairs: int = Field(ge=1, le=MAX_COUNT)
@@ -56,6 +101,11 @@ class ModelParams(_Strict):
     identity_head_dim: int = Field(ge=1, le=65536)
     adversarial_hidden_dim: int = Field(ge=1, le=65536)
     max_length: int = Field(ge=8, le=65536)
+
+    @property
+    def identity_dim(self) -> int:
+        """Width of the identity space: the Matryoshka prefix (dims 0:K), or projection_heads' separate identity head."""
+        return self.identity_head_dim if self.architecture == "projection_heads" else self.prefix_dim
 
     @model_validator(mode="after")
     def _dims(self):
@@ -117,7 +167,7 @@ class EvalParams(_Strict):
 class Params(_Strict):
     """The full, validated parameter set of one run."""
 
-    condition: Literal[CONDITIONS]  # type: ignore[valid-type]
+    condition: str = Field(pattern=r"^[A-Za-z0-9_]+$")  # a file under <params>/conditions (load_params checks)
     seed: int = Field(ge=0, le=MAX_SEED)
     data: DataParams
     model: ModelParams
@@ -293,20 +343,20 @@ def _dotted_overrides(overrides: dict) -> dict:
     return nested
 
 
-def available(kind: str, params_dir: Path = PARAMS_DIR) -> list[str]:
+def available(kind: str, params_dir: str | Path | None = None) -> list[str]:
     """Names of the profiles or conditions on disk."""
-    return sorted(p.stem for p in (Path(params_dir) / kind).glob("*.yaml"))
+    return sorted(p.stem for p in (params_root(params_dir) / kind).glob("*.yaml"))
 
 
-def load_params(condition: str = "v3_contrastive", profile: str = "quick", overrides: dict | None = None,
-                params_dir: str | Path = PARAMS_DIR) -> Params:
+def load_params(condition: str = PROPOSED, profile: str = "quick", overrides: dict | None = None,
+                params_dir: str | Path | None = None) -> Params:
     """Merge base <- profile <- profile's block for the variant <- condition <- overrides and validate.
 
     A profile may hold a top-level `variants:` mapping, e.g. `variants: {verbatim: {train: {max_steps: 80}}}`:
     that block applies on top of the profile for runs of that text variant only (verbatim is learned far
     faster than disjoint, so it may get its own budget). Errors name the file and the dotted key.
     """
-    params_dir = Path(params_dir)
+    params_dir = params_root(params_dir)
     for kind, name in (("profiles", profile), ("conditions", condition)):
         if not (params_dir / kind / f"{name}.yaml").is_file():
             raise ParamsError(f"unknown {kind[:-1]} '{name}': choose one of {available(kind, params_dir)}")
@@ -343,11 +393,10 @@ def _variant_blocks(blocks: Any, source: str) -> dict[str, dict]:
     """A profile's `variants:` mapping, checked: known variant names, known keys, no variant/condition/seed."""
     if not isinstance(blocks, dict):
         raise ParamsError(f"{source}: key 'variants' must be a mapping of text variant to params, got {blocks!r}")
-    variants = DataParams.model_fields["variant"].annotation.__args__
     for name, block in blocks.items():
         where = f"{source} (variants.{name})"
-        if name not in variants:
-            raise ParamsError(f"{source}: unknown variant '{name}' under 'variants' (choose from {', '.join(variants)})")
+        if name not in VARIANTS:
+            raise ParamsError(f"{source}: unknown variant '{name}' under 'variants' (choose from {', '.join(VARIANTS)})")
         if not isinstance(block, dict):
             raise ParamsError(f"{where}: must be a mapping of params, got {block!r}")
         for key in ("condition", "seed"):

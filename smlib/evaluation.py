@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +14,11 @@ import torch
 from . import __version__
 from .baselines import (identifiability_ceiling, pair_map_similarity, select_pair_map, select_tfidf_map,
                         tfidf_similarity)
-from .config import DOMAINS, Params
+from .config import DOMAINS, Params, row_order
 from .data import Dataset
-from .metrics import (bootstrap_ci, cka_across_dims, cross_domain_margin, prefix_variance, ranks_from_similarities, triplet_accuracy,
-                      truncate_normalize)
+from .metrics import (bootstrap_ci, cka_across_dims, cross_domain_margin, dim_sweep, prefix_variance,
+                      ranks_from_similarities, triplet_accuracy)
+from .embeddings import truncate_normalize
 
 EMBEDDING_KEYS = ("person_ids", "dating", "hiring", "dating_prefix", "hiring_prefix",
                   "triplets_dating", "triplets_hiring")
@@ -29,18 +31,11 @@ def embed_validation(model, dataset: Dataset, batch_size: int | None = None) -> 
     """
     ids = dataset.split["val"]
     out: dict[str, np.ndarray] = {"person_ids": np.asarray(ids, dtype=np.int64)}
-    chunk = getattr(model, "encode_chunk", None)
-    if batch_size is not None and chunk is not None:
-        model.encode_chunk = batch_size
-    try:
-        for domain in DOMAINS:
-            texts = [dataset.text(domain, i) for i in ids]
-            out[domain] = model.encode(texts, domain).numpy()  # (N, D)
-            out[f"{domain}_prefix"] = model.encode_prefix(texts, domain).numpy()  # (N, K)
-            out[f"triplets_{domain}"] = np.asarray([t[:3] for t in dataset.triplets["val"][domain]], dtype=np.int64)
-    finally:
-        if chunk is not None:
-            model.encode_chunk = chunk
+    for domain in DOMAINS:
+        texts = [dataset.text(domain, i) for i in ids]
+        out[domain] = model.encode(texts, domain, batch_size).numpy()  # (N, D)
+        out[f"{domain}_prefix"] = model.encode_prefix(texts, domain, batch_size).numpy()  # (N, K)
+        out[f"triplets_{domain}"] = np.asarray([t[:3] for t in dataset.triplets["val"][domain]], dtype=np.int64)
     return out
 
 
@@ -97,23 +92,120 @@ def cross_domain_metrics(dating: torch.Tensor, hiring: torch.Tensor, n_resamples
     return out
 
 
+@dataclass
+class SavedRun:
+    """What every embedding metric reads: a run's validation embeddings (as saved in embeddings.npz) and the
+    evaluation settings of its params."""
+
+    emb: dict[str, np.ndarray]
+    matryoshka_dims: list[int]
+    n_resamples: int  # eval.bootstrap_resamples
+    seed: int
+
+    def tensor(self, key: str) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(self.emb[key]))
+
+
+EMBEDDING_METRICS: list = []  # every function metrics_from_embeddings runs, in order (see embedding_metric)
+
+
+def embedding_metric(fn):
+    """Register fn(SavedRun) -> {name: value} as an evaluation metric: every new run computes it, and
+    `python -m smlib.study --recompute-metrics` brings it to every recorded run from its embeddings.npz."""
+    EMBEDDING_METRICS.append(fn)
+    return fn
+
+
+@embedding_metric
+def _counts(run: SavedRun) -> dict:
+    return {"n_val_people": len(run.emb["person_ids"]),
+            **{f"n_val_triplets_{d}": len(run.emb[f"triplets_{d}"]) for d in DOMAINS}}
+
+
+@embedding_metric
+def _cross_domain(run: SavedRun) -> dict:
+    """Both directions of cross-domain retrieval on the identity space (prefix_) and the full embedding (full_)."""
+    return {**cross_domain_metrics(run.tensor("dating_prefix"), run.tensor("hiring_prefix"), run.n_resamples,
+                                   run.seed, "prefix_"),
+            **cross_domain_metrics(run.tensor("dating"), run.tensor("hiring"), run.n_resamples, run.seed, "full_")}
+
+
+@embedding_metric
+def _within_domain(run: SavedRun) -> dict:
+    """Triplet accuracy of the full embedding on validation triplets, and the spread of each domain's prefix."""
+    row = {pid: r for r, pid in enumerate(run.emb["person_ids"].tolist())}
+    out = {}
+    for domain in DOMAINS:
+        idx = torch.tensor([[row[int(i)] for i in t3] for t3 in run.emb[f"triplets_{domain}"]], dtype=torch.long)  # (T, 3)
+        x = run.tensor(domain)
+        out[f"triplet_acc_{domain}"] = triplet_accuracy(x[idx[:, 0]], x[idx[:, 1]], x[idx[:, 2]])
+        prefix = run.tensor(f"{domain}_prefix")
+        out[f"prefix_variance_{domain}"] = prefix_variance(prefix, prefix.shape[1])
+    return out
+
+
+@embedding_metric
+def _cka(run: SavedRun) -> dict:
+    width = run.emb["dating"].shape[1]
+    return identity_space_cka(run.emb, [d for d in run.matryoshka_dims if d <= width])
+
+
 def metrics_from_embeddings(emb: dict[str, np.ndarray], matryoshka_dims: list[int], n_resamples: int,
                             seed: int) -> dict[str, float]:
-    """Every evaluation metric from saved embeddings (so metrics.json can be recomputed from embeddings.npz)."""
-    t = {k: torch.from_numpy(np.asarray(v)) for k, v in emb.items()}
-    row = {pid: r for r, pid in enumerate(emb["person_ids"].tolist())}
-    out = {"n_val_people": len(row)}
-    out |= cross_domain_metrics(t["dating_prefix"], t["hiring_prefix"], n_resamples, seed, "prefix_")
-    out |= cross_domain_metrics(t["dating"], t["hiring"], n_resamples, seed, "full_")
-    for domain in DOMAINS:
-        trip = emb[f"triplets_{domain}"]
-        idx = torch.tensor([[row[int(i)] for i in t3] for t3 in trip], dtype=torch.long)  # (T, 3)
-        x = t[domain]
-        out[f"triplet_acc_{domain}"] = triplet_accuracy(x[idx[:, 0]], x[idx[:, 1]], x[idx[:, 2]])
-        out[f"n_val_triplets_{domain}"] = len(trip)
-        out[f"prefix_variance_{domain}"] = prefix_variance(t[f"{domain}_prefix"], t[f"{domain}_prefix"].shape[1])
-    out |= identity_space_cka(emb, [d for d in matryoshka_dims if d <= t["dating"].shape[1]])
+    """Every registered evaluation metric (EMBEDDING_METRICS) from saved embeddings, so metrics.json can be
+    recomputed from embeddings.npz."""
+    run = SavedRun(emb, list(matryoshka_dims), n_resamples, seed)
+    out: dict[str, float] = {}
+    for fn in EMBEDDING_METRICS:
+        out |= fn(run)
     return out
+
+
+def recompute_metrics(profile_dir: str | Path, log=print) -> list[dict]:
+    """Rewrite metrics.json of every complete run under profile_dir (sweeps included) from its embeddings.npz
+    with today's metrics, and its completion record; nothing is retrained. Returns one entry per run: its
+    folder and the metrics that changed (added, removed, or a different value) with old and new values.
+
+    A run that is not complete (record.run_state) is left alone and reported; a corrupted one raises
+    RunFolderError naming it before anything of it is rewritten.
+    """
+    from .config import params_from_dict
+    from .record import RunFolderError, run_files, run_state, write_completion
+
+    report = []
+    for _, _, _, path in run_files(profile_dir, "metrics.json"):
+        folder = path.parent
+        try:
+            record = json.loads(path.read_text())
+            params = params_from_dict(record["params"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise RunFolderError(f"{path} is corrupted ({e}); nothing of it was rewritten") from None
+        state, why = run_state(folder, params.hash())
+        if state != "done":
+            log(f"{folder}: skipped, not a complete run ({why})")
+            report.append({"run": str(folder), "skipped": why, "changed": {}})
+            continue
+        emb = load_embeddings(folder / "embeddings.npz")
+        new = metrics_from_embeddings(emb, params.model.matryoshka_dims, params.eval.bootstrap_resamples, params.seed)
+        new_record = strict_json_record({**{k: v for k, v in record.items() if k != "non_finite_metrics"},
+                                         "metrics": new})
+        old = record["metrics"]
+        changed = {k: (old.get(k), new_record["metrics"].get(k)) for k in sorted(set(old) | set(new))
+                   if not _same(old.get(k), new_record["metrics"].get(k))}
+        if changed:
+            tmp = folder / "metrics.json.tmp"
+            tmp.write_text(json.dumps(new_record, indent=2, sort_keys=True, allow_nan=False))
+            tmp.replace(path)
+            write_completion(folder, params.hash())
+        log(f"{folder}: {len(changed)} metric(s) changed" + (f" ({', '.join(changed)})" if changed else ""))
+        report.append({"run": str(folder), "changed": changed})
+    return report
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return a == b or abs(a - b) <= 1e-12 * max(1.0, abs(a), abs(b))
+    return a == b
 
 
 def evaluate(model, dataset: Dataset, params: Params, out_dir: str | Path | None = None,
@@ -137,6 +229,46 @@ def evaluate(model, dataset: Dataset, params: Params, out_dir: str | Path | None
     if out_dir is not None:
         write_results(record, emb, out_dir)
     return record
+
+
+def evaluate_run(model, dataset: Dataset, params: Params, out_dir: str | Path | None = None):
+    """03_evaluate's work: embed the validation people, compute every metric, and record them with the run's
+    timings (train.json's, if out_dir holds one, plus the embedding time). Returns (embeddings, record)."""
+    train_json = Path(out_dir) / "train.json" if out_dir else None
+    timings = json.loads(train_json.read_text()) if train_json is not None and train_json.exists() else {}
+    t0 = time.perf_counter()
+    emb = embed_validation(model, dataset, params.eval.batch_size)
+    timings["embed_seconds"] = round(time.perf_counter() - t0, 2)
+    return emb, evaluate(model, dataset, params, out_dir=out_dir, extra={"timings": timings}, emb=emb)
+
+
+def metrics_table(metrics: dict) -> pd.DataFrame:
+    """Cross-domain retrieval per space (prefix, full) and direction: top-1 with its bootstrap 95% interval,
+    MRR, recall@5/10 and the margin."""
+    rows = []
+    for space in ("prefix", "full"):
+        for direction in ("d2h", "h2d"):
+            key = f"{space}_{direction}"
+            low, high = metrics.get(f"{key}_top1_ci_low"), metrics.get(f"{key}_top1_ci_high")
+            rows.append({"space": space, "direction": direction, "top1": metrics[f"{key}_top1"],
+                         "top1 95% CI": f"[{low:.3f}, {high:.3f}]" if low is not None and high is not None else "-",
+                         "mrr": metrics.get(f"{key}_mrr"), "recall@5": metrics.get(f"{key}_recall@5"),
+                         "recall@10": metrics.get(f"{key}_recall@10"), "margin": metrics.get(f"{key}_margin")})
+    return pd.DataFrame(rows)
+
+
+def other_metrics(metrics: dict, name: str) -> pd.DataFrame:
+    """Every metric that is not a retrieval score of metrics_table (triplet accuracy, prefix variance, CKA, counts)."""
+    shown = {f"{space}_{d}_{m}" for space in ("prefix", "full") for d in ("d2h", "h2d")
+             for m in ("top1", "mrr", "recall@5", "recall@10", "margin", "top1_ci_low", "top1_ci_high",
+                       "mrr_ci_low", "mrr_ci_high")}
+    return pd.Series({k: v for k, v in metrics.items() if k not in shown}, name=name, dtype=float).to_frame()
+
+
+def reference_table(rows: list[dict]) -> pd.DataFrame:
+    """The reference rows' headline columns (both prefix directions, MRR, full-embedding top-1)."""
+    cols = ["condition", "prefix_d2h_top1", "prefix_h2d_top1", "prefix_d2h_mrr", "full_d2h_top1"]
+    return pd.DataFrame(rows).reindex(columns=cols)
 
 
 def write_results(record: dict, emb: dict[str, np.ndarray], out_dir: str | Path) -> None:
@@ -292,3 +424,51 @@ def _from_similarity(sims: torch.Tensor, params: Params) -> dict[str, float]:
         out |= {f"prefix_{direction}_{k}": v for k, v in m.items()}
         out[f"full_{direction}_top1"] = m["top1"]
     return out
+
+
+# ------------------------------------------------------------------ reading recorded embeddings back
+def embedding_pair(emb: dict, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dating and hiring rows of one kind ("prefix" or "full") as float tensors."""
+    suffix = "_prefix" if kind == "prefix" else ""
+    return tuple(torch.from_numpy(np.asarray(emb[f"{dom}{suffix}"], dtype=np.float32)) for dom in DOMAINS)
+
+
+def hardest_misses(emb: dict, dataset, k: int = 5) -> pd.DataFrame:
+    """The k dating queries whose true résumé ranks worst on the identity prefix, with the texts."""
+    dating, hiring = embedding_pair(emb, "prefix")
+    ids = np.asarray(emb["person_ids"]).tolist()
+    sims = truncate_normalize(dating) @ truncate_normalize(hiring).T  # (N, N)
+    ranks = ranks_from_similarities(sims, torch.arange(len(ids)))  # (N,)
+    wrong = sims.clone()
+    wrong.fill_diagonal_(float("-inf"))
+    best_sim, best_row = wrong.max(dim=1)  # (N,), (N,)
+    rows = []
+    for i in range(len(ids)):
+        pid, other = ids[i], ids[int(best_row[i])]
+        rows.append({"person_id": pid, "rank": int(ranks[i]), "true_sim": float(sims[i, i]),
+                     "best_wrong_id": other, "best_wrong_sim": float(best_sim[i]),
+                     "dating_text": dataset.text("dating", pid), "true_hiring_text": dataset.text("hiring", pid),
+                     "best_wrong_hiring_text": dataset.text("hiring", other)})
+    frame = pd.DataFrame(rows).sort_values(["rank", "true_sim"], ascending=[False, True], kind="stable")
+    return frame.head(k).reset_index(drop=True)
+
+
+def load_run_embeddings(profile_dir: str | Path, variant: str, seed: int) -> dict[str, dict]:
+    """Condition -> embeddings of every run under profile_dir/variant/seed<seed> that saved them."""
+    folder = Path(profile_dir) / variant / f"seed{seed}"
+    found = {p.parent.name: p for p in folder.glob("*/embeddings.npz")}
+    if not found:
+        raise FileNotFoundError(f"no <condition>/embeddings.npz under {folder}: run the study first")
+    return {cond: load_embeddings(found[cond]) for cond in row_order(found)}
+
+
+def slider_frame(embs: dict[str, dict], d: int) -> pd.DataFrame:
+    """CKA and top-1 (both directions) of the full embeddings truncated to d dims, one row per condition."""
+    if not embs:
+        raise ValueError("no embeddings given")
+    frames = []
+    for cond, emb in embs.items():
+        dating, hiring = embedding_pair(emb, "full")
+        frames.append(dim_sweep(dating, hiring, d).assign(condition=cond))
+    frame = pd.concat(frames, ignore_index=True)
+    return frame[["condition", "dim", "cka", "top1_d2h", "top1_h2d"]]

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .metrics import truncate_normalize
+from .embeddings import truncate_normalize
 
 
 def info_nce(query: torch.Tensor, keys: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -129,7 +129,7 @@ class CombinedLoss(nn.Module):
 def build_loss(params) -> CombinedLoss:
     """The condition's CombinedLoss from its params."""
     lp, mp = params.loss, params.model
-    identity_dim = mp.identity_head_dim if mp.architecture == "projection_heads" else mp.prefix_dim
+    identity_dim = mp.identity_dim
     within = MatryoshkaInfoNCE(mp.matryoshka_dims, lp.temperature)
     cross = {"infonce": lambda: PrefixInfoNCE(identity_dim, lp.temperature),
              "mse": lambda: PrefixMSE(identity_dim), "none": lambda: None}[lp.cross_domain]()

@@ -10,7 +10,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
+
+from .embeddings import check_dim, check_matrix, truncate_normalize  # noqa: F401 - truncate_normalize re-exported
 
 
 def _as_list(ids) -> list:
@@ -18,28 +19,6 @@ def _as_list(ids) -> list:
     if isinstance(ids, (torch.Tensor, np.ndarray)):
         return ids.tolist()
     return list(ids)
-
-
-def _check_dim(dim: int, width: int) -> None:
-    """Raise ValueError unless 1 <= dim <= width."""
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not 1 <= dim <= width:
-        raise ValueError(f"dimension must be an int in [1, {width}], got {dim!r}")
-
-
-def _check_matrix(name: str, x: torch.Tensor) -> None:
-    """Raise ValueError unless x is a 2-d tensor."""
-    if x.dim() != 2:
-        raise ValueError(f"{name} must be 2-d (rows, dims), got shape {tuple(x.shape)}")
-
-
-def truncate_normalize(x: torch.Tensor, dim: int | None = None) -> torch.Tensor:
-    """Keep the first `dim` columns (all when None), then L2-normalise each row in at least float32."""
-    _check_matrix("embeddings", x)
-    if dim is not None:
-        _check_dim(dim, x.shape[1])
-        x = x[:, :dim]  # (N, dim)
-    x = x.to(torch.promote_types(x.dtype, torch.float32))
-    return F.normalize(x, dim=1)  # (N, d)
 
 
 def _match_indices(query_ids, gallery_ids, n_query: int, n_gallery: int) -> list[int]:
@@ -60,8 +39,8 @@ def _match_indices(query_ids, gallery_ids, n_query: int, n_gallery: int) -> list
 
 def _similarities(query: torch.Tensor, gallery: torch.Tensor, dim: int | None = None) -> torch.Tensor:
     """Cosine similarity of every query row to every gallery row, on the first `dim` columns."""
-    _check_matrix("query", query)
-    _check_matrix("gallery", gallery)
+    check_matrix("query", query)
+    check_matrix("gallery", gallery)
     if query.shape[1] != gallery.shape[1]:
         raise ValueError(f"query width {query.shape[1]} != gallery width {gallery.shape[1]}")
     q = truncate_normalize(query, dim)  # (N, d)
@@ -126,8 +105,8 @@ def triplet_accuracy(anchor: torch.Tensor, positive: torch.Tensor, negative: tor
 
 def _check_aligned(dating: torch.Tensor, hiring: torch.Tensor) -> None:
     """Raise ValueError unless dating and hiring are 2-d with the same shape."""
-    _check_matrix("dating", dating)
-    _check_matrix("hiring", hiring)
+    check_matrix("dating", dating)
+    check_matrix("hiring", hiring)
     if dating.shape != hiring.shape:
         raise ValueError(f"dating shape {tuple(dating.shape)} != hiring shape {tuple(hiring.shape)}")
 
@@ -165,8 +144,8 @@ def cross_domain_margin(
 
 def cka(X: torch.Tensor, Y: torch.Tensor) -> float:
     """Linear CKA between two representations of the same rows, computed in float64."""
-    _check_matrix("X", X)
-    _check_matrix("Y", Y)
+    check_matrix("X", X)
+    check_matrix("Y", Y)
     if X.shape[0] != Y.shape[0]:
         raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
     x = X.double()
@@ -184,7 +163,7 @@ def cka_across_dims(dating: torch.Tensor, hiring: torch.Tensor, dims: Iterable[i
     _check_aligned(dating, hiring)
     result = {}
     for d in dims:
-        _check_dim(d, dating.shape[1])
+        check_dim(d, dating.shape[1])
         result[int(d)] = cka(dating[:, :d], hiring[:, :d])
     return result
 
@@ -219,7 +198,7 @@ def dim_sweep(dating: torch.Tensor, hiring: torch.Tensor, dims: int | Sequence[i
     person_ids = torch.arange(dating.shape[0])
     rows = []
     for d in dims:
-        _check_dim(d, dating.shape[1])
+        check_dim(d, dating.shape[1])
         rows.append(
             {
                 "dim": int(d),

@@ -13,13 +13,14 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from .config import CONDITIONS, DOMAINS, REFERENCE_ROWS
+from .config import DOMAINS, PROPOSED, REFERENCE_ROWS, ordered_variants, row_order, sweep_run_name
 from .data.schema import BIG_FIVE
-from .data.texts import HIGH_SCORE, LOW_SCORE, TEMPLATE_NAMES, ordered_variants, template_name
-from .evaluation import load_embeddings
-from .metrics import dim_sweep, ranks_from_similarities, seed_interval, true_match_ranks, truncate_normalize
+from .data.texts import HIGH_SCORE, LOW_SCORE, TEMPLATE_NAMES, template_name
+from .evaluation import embedding_pair, slider_frame
+from .embeddings import truncate_normalize
+from .metrics import seed_interval, true_match_ranks
+from .tables import summarize
 
-REFERENCE_CONDITIONS = REFERENCE_ROWS
 LOSS_COLUMNS = ("within", "cross", "adversarial", "total")
 DOMAIN_COLORS = {"dating": "tab:red", "hiring": "tab:blue"}
 REFERENCE_COLORS = {"chance": "grey", "tfidf": "tab:orange", "tfidf_trained_word": "goldenrod",
@@ -34,10 +35,16 @@ def _figure(nrows: int, ncols: int, width: float, height: float, **kw) -> tuple[
     return fig, axes
 
 
-def _ordered(conditions) -> list[str]:
-    """Conditions present, in the canonical study order, unknown ones after (sorted)."""
-    present = list(dict.fromkeys(conditions))
-    return [c for c in CONDITIONS if c in present] + sorted(c for c in present if c not in CONDITIONS)
+class FigureFolder:
+    """keep(fig, name) shows a figure and, when saving is on, also writes it as <folder>/<name>.png."""
+
+    def __init__(self, folder: str | Path, save: bool = True):
+        self.folder, self.saving = Path(folder), save
+
+    def keep(self, fig: Figure, name: str) -> Figure:
+        if self.saving:
+            save(fig, self.folder / f"{name}.png")
+        return fig
 
 
 def save(fig: Figure, path: str | Path) -> Path:
@@ -168,12 +175,6 @@ def training_curves(history: pd.DataFrame) -> Figure:
 
 
 # ----------------------------------------------------------------------------------------- evaluation
-def _tensors(emb: dict, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Dating and hiring rows of one kind ("prefix" or "full") as float tensors."""
-    suffix = "_prefix" if kind == "prefix" else ""
-    return tuple(torch.from_numpy(np.asarray(emb[f"{dom}{suffix}"], dtype=np.float32)) for dom in DOMAINS)
-
-
 def rank_histograms(emb: dict) -> Figure:
     """Rank of the true match in both directions, on the identity prefix and on the full embedding."""
     fig, axes = _figure(2, 2, 12, 8)
@@ -182,7 +183,7 @@ def rank_histograms(emb: dict) -> Figure:
     bins = np.unique(np.geomspace(1, n + 1, 25).astype(int))
     bins = np.append(bins, n + 1) if bins[-1] <= n else bins
     for r, kind in enumerate(("prefix", "full")):
-        dating, hiring = _tensors(emb, kind)
+        dating, hiring = embedding_pair(emb, kind)
         for c, (name, q, g) in enumerate((("dating -> hiring", dating, hiring), ("hiring -> dating", hiring, dating))):
             ranks = true_match_ranks(q, g, ids, ids).numpy()
             ax = axes[r, c]
@@ -193,37 +194,6 @@ def rank_histograms(emb: dict) -> Figure:
                    xlabel=f"rank of the true match (1..{n}, log)", ylabel="queries")
     fig.suptitle(f"Rank of the true match among {n} validation people")
     return fig
-
-
-def hardest_misses(emb: dict, dataset, k: int = 5) -> pd.DataFrame:
-    """The k dating queries whose true résumé ranks worst on the identity prefix, with the texts."""
-    dating, hiring = _tensors(emb, "prefix")
-    ids = np.asarray(emb["person_ids"]).tolist()
-    sims = truncate_normalize(dating) @ truncate_normalize(hiring).T  # (N, N)
-    ranks = ranks_from_similarities(sims, torch.arange(len(ids)))  # (N,)
-    wrong = sims.clone()
-    wrong.fill_diagonal_(float("-inf"))
-    best_sim, best_row = wrong.max(dim=1)  # (N,), (N,)
-    rows = []
-    for i in range(len(ids)):
-        pid, other = ids[i], ids[int(best_row[i])]
-        rows.append({"person_id": pid, "rank": int(ranks[i]), "true_sim": float(sims[i, i]),
-                     "best_wrong_id": other, "best_wrong_sim": float(best_sim[i]),
-                     "dating_text": dataset.text("dating", pid), "true_hiring_text": dataset.text("hiring", pid),
-                     "best_wrong_hiring_text": dataset.text("hiring", other)})
-    frame = pd.DataFrame(rows).sort_values(["rank", "true_sim"], ascending=[False, True], kind="stable")
-    return frame.head(k).reset_index(drop=True)
-
-
-def _by_condition(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Mean, 95% t-interval over seeds (<col>_low/_high) and seed count of columns per (variant, condition)."""
-    rows = []
-    for (variant, condition), g in frame.groupby(["variant", "condition"], sort=False):
-        row = {"variant": variant, "condition": condition, "n_seeds": g["seed"].nunique()}
-        for col in columns:
-            row[f"{col}_mean"], row[f"{col}_low"], row[f"{col}_high"] = seed_interval(g[col])
-        rows.append(row)
-    return pd.DataFrame(rows)
 
 
 def top1_with_ci(frame: pd.DataFrame, metric: str = "prefix_top1") -> Figure:
@@ -237,17 +207,20 @@ def top1_with_ci(frame: pd.DataFrame, metric: str = "prefix_top1") -> Figure:
     variants = list(dict.fromkeys(frame["variant"]))
     fig, axes = _figure(1, len(variants), 7 * len(variants), 5, sharey=True)
     boot = [c for c in (f"{metric}_ci_low", f"{metric}_ci_high") if c in frame.columns]
-    stats = _by_condition(frame.dropna(subset=[metric]), [metric] + boot)
+    stats = summarize(frame.dropna(subset=[metric]), [metric])
+    if boot:  # one seed: the run's own bootstrap interval
+        means = frame.groupby(["variant", "condition"], sort=False)[boot].mean().add_suffix("_mean").reset_index()
+        stats = stats.merge(means, on=["variant", "condition"], how="left")
     for ax, variant in zip(axes[0], variants):
         s = stats[stats["variant"] == variant].set_index("condition")
-        trained = [c for c in _ordered(s.index) if c not in REFERENCE_CONDITIONS]
+        trained = [c for c in row_order(s.index) if c not in REFERENCE_ROWS]
         x = np.arange(len(trained))
         mean = s.loc[trained, f"{metric}_mean"].to_numpy(dtype=float)
         several = s.loc[trained, "n_seeds"].to_numpy() > 1
         one_low = s.loc[trained, f"{metric}_ci_low_mean"].to_numpy(dtype=float) if boot else np.full(len(x), np.nan)
         one_high = s.loc[trained, f"{metric}_ci_high_mean"].to_numpy(dtype=float) if boot else np.full(len(x), np.nan)
-        low = np.where(several, s.loc[trained, f"{metric}_low"].to_numpy(dtype=float), one_low)
-        high = np.where(several, s.loc[trained, f"{metric}_high"].to_numpy(dtype=float), one_high)
+        low = np.where(several, s.loc[trained, f"{metric}_ci_low"].to_numpy(dtype=float), one_low)
+        high = np.where(several, s.loc[trained, f"{metric}_ci_high"].to_numpy(dtype=float), one_high)
         ax.bar(x, mean, color=[f"C{i}" for i in range(len(trained))], alpha=0.8)
         yerr = np.vstack([np.nan_to_num(mean - low), np.nan_to_num(high - mean)]).clip(min=0)
         ax.errorbar(x, mean, yerr=yerr, fmt="none", ecolor="black", capsize=4)
@@ -256,7 +229,7 @@ def top1_with_ci(frame: pd.DataFrame, metric: str = "prefix_top1") -> Figure:
         if n_seeds > 1:
             ax.scatter([trained.index(c) for c in seeds["condition"]], seeds[metric], color="black", s=10, zorder=3,
                        label="single seeds")
-        for ref in (r for r in REFERENCE_CONDITIONS if r in s.index):
+        for ref in (r for r in REFERENCE_ROWS if r in s.index):
             value = s.loc[ref, f"{metric}_mean"]
             ax.axhline(value, color=REFERENCE_COLORS[ref], linestyle="--", linewidth=1.2, label=f"{ref} ({value:.2f})")
         ax.set_xticks(x, trained, rotation=30, ha="right")
@@ -272,18 +245,18 @@ def cka_vs_dim(frame: pd.DataFrame, prefix_dim: int = 64) -> Figure:
     dims = [int(c.split("@")[1]) for c in cols]
     variants = list(dict.fromkeys(frame["variant"]))
     fig, axes = _figure(1, len(variants), 7 * len(variants), 5, sharey=True)
-    stats = _by_condition(frame, cols)
+    stats = summarize(frame, cols)
     for ax, variant in zip(axes[0], variants):
         v = stats[stats["variant"] == variant].set_index("condition")
         n_seeds = int(frame.loc[frame["variant"] == variant, "seed"].nunique())
-        for i, cond in enumerate(_ordered(v.index)):
+        for i, cond in enumerate(row_order(v.index)):
             values = v.loc[cond, [f"{c}_mean" for c in cols]].to_numpy(dtype=float)
             if not np.isfinite(values).any():
                 continue
             ax.plot(dims, values, marker="o", color=f"C{i}", label=cond,
-                    linestyle=":" if cond in REFERENCE_CONDITIONS else "-")
-            low = v.loc[cond, [f"{c}_low" for c in cols]].to_numpy(dtype=float)
-            high = v.loc[cond, [f"{c}_high" for c in cols]].to_numpy(dtype=float)
+                    linestyle=":" if cond in REFERENCE_ROWS else "-")
+            low = v.loc[cond, [f"{c}_ci_low" for c in cols]].to_numpy(dtype=float)
+            high = v.loc[cond, [f"{c}_ci_high" for c in cols]].to_numpy(dtype=float)
             if np.isfinite(low).any():
                 ax.fill_between(dims, low, high, color=f"C{i}", alpha=0.15, linewidth=0)
         ax.axvline(prefix_dim, color="black", linestyle="--", linewidth=1, label=f"prefix dim {prefix_dim}")
@@ -294,25 +267,6 @@ def cka_vs_dim(frame: pd.DataFrame, prefix_dim: int = 64) -> Figure:
                ylabel="linear CKA")
         ax.legend(fontsize=8)
     return fig
-
-
-def load_histories(profile_dir: str | Path, sweeps: bool = False) -> pd.DataFrame:
-    """Every run's history.csv under profile_dir/<variant>/seed<s>/<condition>, with those three as columns.
-
-    Sweep runs (folders named <condition>@<key>=<value>) are left out unless sweeps=True.
-    """
-    frames = []
-    for path in sorted(Path(profile_dir).glob("*/seed*/*/history.csv")):
-        if "@" in path.parent.name and not sweeps:
-            continue
-        h = pd.read_csv(path)
-        h.insert(0, "condition", path.parent.name)
-        h.insert(0, "seed", int(path.parent.parent.name.removeprefix("seed")))
-        h.insert(0, "variant", path.parent.parent.parent.name)
-        frames.append(h)
-    if not frames:
-        raise FileNotFoundError(f"no history.csv under {profile_dir}/<variant>/seed<s>/<condition>")
-    return pd.concat(frames, ignore_index=True)
 
 
 def learning_curves(histories: pd.DataFrame, column: str = "val_top1", references: pd.DataFrame | None = None) -> Figure:
@@ -331,7 +285,7 @@ def learning_curves(histories: pd.DataFrame, column: str = "val_top1", reference
             ax.set(title=f"{variant}: validation prefix top-1", xticks=[], yticks=[])
             continue
         n_seeds = int(v["seed"].nunique())
-        for i, cond in enumerate(_ordered(v["condition"])):
+        for i, cond in enumerate(row_order(v["condition"])):
             rows = []
             for step, g in v[v["condition"] == cond].groupby("step"):
                 rows.append((step, *seed_interval(g[column])))
@@ -359,7 +313,7 @@ def _pca2(x: np.ndarray) -> np.ndarray:
     return centred @ vt[:2].T  # (N, 2)
 
 
-def prefix_projection(embs: dict[str, dict], max_points: int = 150, n_links: int = 30) -> Figure:
+def prefix_projection(embs: dict[str, dict], max_points: int = 150, n_links: int = 30, title: str = "") -> Figure:
     """2-D PCA of dating and hiring identity prefixes per condition, the same person's two points linked."""
     ncols = min(4, len(embs))
     nrows = -(-len(embs) // ncols)
@@ -367,7 +321,7 @@ def prefix_projection(embs: dict[str, dict], max_points: int = 150, n_links: int
     for ax in axes.flat[len(embs):]:
         ax.set_axis_off()
     for ax, (cond, emb) in zip(axes.flat, embs.items()):
-        dating, hiring = (truncate_normalize(t).numpy() for t in _tensors(emb, "prefix"))
+        dating, hiring = (truncate_normalize(t).numpy() for t in embedding_pair(emb, "prefix"))
         n = min(max_points, len(dating))
         xy = _pca2(np.vstack([dating[:n], hiring[:n]]))  # (2n, 2)
         for i in range(min(n_links, n)):
@@ -376,29 +330,9 @@ def prefix_projection(embs: dict[str, dict], max_points: int = 150, n_links: int
             ax.scatter(*xy[j * n:(j + 1) * n].T, s=10, color=DOMAIN_COLORS[dom], alpha=0.7, label=dom)
         ax.set(title=f"{cond} ({n} people, {dating.shape[1]}-d prefix)", xlabel="PC 1", ylabel="PC 2")
         ax.legend(fontsize=8)
-    fig.suptitle(f"Identity prefixes in 2-D PCA (lines join the first {n_links} people's two texts)")
+    fig.suptitle(f"{title}{': ' if title else ''}identity prefixes in 2-D PCA (lines join the first {n_links} "
+                 "people's two texts)")
     return fig
-
-
-def load_run_embeddings(profile_dir: str | Path, variant: str, seed: int) -> dict[str, dict]:
-    """Condition -> embeddings of every run under profile_dir/variant/seed<seed> that saved them."""
-    folder = Path(profile_dir) / variant / f"seed{seed}"
-    found = {p.parent.name: p for p in folder.glob("*/embeddings.npz")}
-    if not found:
-        raise FileNotFoundError(f"no <condition>/embeddings.npz under {folder}: run the study first")
-    return {cond: load_embeddings(found[cond]) for cond in _ordered(found)}
-
-
-def slider_frame(embs: dict[str, dict], d: int) -> pd.DataFrame:
-    """CKA and top-1 (both directions) of the full embeddings truncated to d dims, one row per condition."""
-    if not embs:
-        raise ValueError("no embeddings given")
-    frames = []
-    for cond, emb in embs.items():
-        dating, hiring = _tensors(emb, "full")
-        frames.append(dim_sweep(dating, hiring, d).assign(condition=cond))
-    frame = pd.concat(frames, ignore_index=True)
-    return frame[["condition", "dim", "cka", "top1_d2h", "top1_h2d"]]
 
 
 def slider_plot(frame: pd.DataFrame) -> Figure:
@@ -476,9 +410,9 @@ def gallery_curves(curves: pd.DataFrame) -> Figure:
     for ax, variant in zip(axes[0], variants):
         v = curves[curves["variant"] == variant]
         n_seeds = int(v["seed"].nunique())
-        for i, cond in enumerate(_ordered(v["condition"])):
+        for i, cond in enumerate(row_order(v["condition"])):
             stats = np.asarray([(g, *seed_interval(x["top1"])) for g, x in v[v["condition"] == cond].groupby("gallery")])
-            ref = cond in REFERENCE_CONDITIONS
+            ref = cond in REFERENCE_ROWS
             color = REFERENCE_COLORS.get(cond, "grey") if ref else f"C{i}"
             ax.plot(stats[:, 0], stats[:, 1], marker="o", markersize=3, color=color, label=cond,
                     linestyle="--" if ref else "-")
@@ -506,7 +440,7 @@ def paired_differences(table: pd.DataFrame) -> Figure:
             if t.empty:
                 ax.set_axis_off()
                 continue
-            methods = _ordered(t["method"])[::-1]
+            methods = row_order(t["method"])[::-1]
             t = t.set_index("method").loc[methods]
             y = np.arange(len(methods))
             for yi, (_, row) in zip(y, t.iterrows()):
@@ -522,11 +456,15 @@ def paired_differences(table: pd.DataFrame) -> Figure:
     return fig
 
 
-def sweep_curve(frame: pd.DataFrame, key: str = "prefix_dim", base_value=64, condition: str = "v3_contrastive") -> Figure:
+def sweep_curve(frame: pd.DataFrame, key: str, base_value, condition: str = PROPOSED) -> Figure | None:
     """Identity top-1 and within-domain triplet accuracy against a swept value (rows <condition>@<key>=<v>,
-    plus the condition's own row at base_value), per variant: mean over seeds with 95% t-intervals."""
-    prefix = f"{condition}@{key}="
-    rows = frame[frame["condition"].str.startswith(prefix) | (frame["condition"] == condition)].copy()
+    plus the condition's own row at base_value), per variant: mean over seeds with 95% t-intervals.
+    None when the frame holds no sweep of key."""
+    prefix = sweep_run_name(condition, key, "")
+    swept = frame["condition"].str.startswith(prefix)
+    if not swept.any():
+        return None
+    rows = frame[swept | (frame["condition"] == condition)].copy()
     rows["value"] = [float(c.removeprefix(prefix)) if c.startswith(prefix) else float(base_value) for c in rows["condition"]]
     rows["triplet_acc"] = rows[["triplet_acc_dating", "triplet_acc_hiring"]].mean(axis=1)
     variants = ordered_variants(rows["variant"])

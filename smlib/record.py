@@ -25,6 +25,20 @@ class RunFolderError(RuntimeError):
     """A run folder holds something that does not belong to this run (or is unreadable)."""
 
 
+def run_files(profile_dir: str | Path, filename: str, sweeps: bool = True):
+    """(variant, seed, run folder name, path) of every <profile_dir>/<variant>/seed<s>/<run>/<filename>, in order.
+
+    Sweep points (folders named <condition>@<key>=<value>) are left out with sweeps=False.
+    """
+    from .config import is_sweep_run
+
+    for path in sorted(Path(profile_dir).glob(f"*/seed*/*/{filename}")):
+        name = path.parent.name
+        seed = path.parent.parent.name.removeprefix("seed")
+        if (sweeps or not is_sweep_run(name)) and seed.isdigit():
+            yield path.parent.parent.parent.name, int(seed), name, path
+
+
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -8,29 +8,42 @@ import os
 import re
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from .config import CONDITIONS, MAX_SEED, REFERENCE_ROWS, ParamsError, available, load_params, parse_yaml
-from .record import (RunFolderError, StudyLock, clear_for_rerun, notebook_problem, partial_path, run_state,
-                     write_completion)
-from .tables import interval_table, to_markdown, write_tables
+from .config import (DEFAULT_VARIANTS, MAX_SEED, PARAMS_DIR, PARAMS_ENV, PROPOSED, REFERENCE_ROWS, REPO_ROOT, VARIANTS, ParamsError, available,
+                     load_params, parse_yaml, sweep_run_name)
+from .config import conditions as available_conditions
+from .record import (RUN_NOTEBOOKS, RunFolderError, StudyLock, clear_for_rerun, notebook_problem, partial_path,
+                     run_state, write_completion)
+from .evaluation import recompute_metrics
+from .tables import update_readme, write_results_table
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 NOTEBOOKS = ROOT / "notebooks"
 KERNEL = "smlib"
-VARIANTS = ("verbatim", "disjoint")  # what a study runs unless --variants says otherwise
-ALL_VARIANTS = ("verbatim", "disjoint", "heldout")  # heldout: unseen wording for validation people (opt-in)
-TABLE_METRICS = ("prefix_d2h_top1", "prefix_h2d_top1", "prefix_d2h_mrr", "full_d2h_top1",
-                 "triplet_acc_dating", "triplet_acc_hiring", "prefix_variance_dating", "cka@64")
-INTERVAL_METRICS = ("prefix_top1", "triplet_acc_dating", "triplet_acc_hiring", "cka@64")
-README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
 
 def study_params(condition: str, profile: str, variant: str, seed: int, overrides: dict | None = None):
     """Params of one run: the profile and condition, plus the variant, the seed and any overrides."""
     return load_params(condition, profile, overrides={"data.variant": variant, "seed": seed, **(overrides or {})})
+
+
+def use_params_dir(folder: str | Path) -> Path:
+    """Point every params load of this process and of the notebooks it runs at folder ($SMLIB_PARAMS_DIR)."""
+    folder = Path(folder).resolve()
+    missing = [name for name in ("base.yaml", "profiles", "conditions") if not (folder / name).exists()]
+    if missing:
+        raise ParamsError(f"--params {folder}: not a params folder (it lacks {', '.join(missing)})")
+    os.environ[PARAMS_ENV] = str(folder)
+    return folder
+
+
+def dataset_params(profile: str, variant: str, seed: int, overrides: dict | None = None):
+    """Params a dataset and its reference rows are built from (the data section does not depend on the condition)."""
+    return study_params(PROPOSED, profile, variant, seed, overrides)
 
 
 def dataset_dir(out: Path, profile: str, variant: str, seed: int) -> Path:
@@ -88,7 +101,7 @@ def execute(notebook: str, out_path: Path, parameters: dict, log_output: bool = 
     partial.replace(out_path)
 
 
-def run_study(profile: str = "quick", conditions=CONDITIONS, seeds=(42,), variants=VARIANTS,
+def run_study(profile: str = "quick", conditions=None, seeds=(42,), variants=DEFAULT_VARIANTS,
               out: str | Path = ROOT / "runs", data_root: str | Path = ROOT / "data",
               checkpoint_root: str | Path = ROOT / "checkpoints", overrides: dict | None = None,
               log_output: bool = False, refresh_references: bool = False,
@@ -96,85 +109,38 @@ def run_study(profile: str = "quick", conditions=CONDITIONS, seeds=(42,), varian
               cell_timeout: int = DEFAULT_CELL_TIMEOUT) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """Run every (variant, seed, condition), skipping finished ones; return the summary and what failed.
 
-    01_data runs for a (variant, seed) whose references.json is missing or lacks a reference row this
-    version computes (config.REFERENCE_ROWS), or for every one with refresh_references.
-    sweep=(key, values) runs each condition once per value instead, in a folder of its own named
-    <condition>@<leaf key>=<value> (the value the profile already has uses the plain condition folder).
+    conditions None means every condition (config.conditions()). 01_data runs for a (variant, seed) whose
+    references.json is missing or lacks a reference row this version computes (config.REFERENCE_ROWS), or for
+    every one with refresh_references. sweep=(key, values) runs each condition once per value instead, in a
+    folder of its own named <condition>@<leaf key>=<value> (the value the profile already has uses the plain
+    condition folder).
     """
     out, data_root, checkpoint_root = (Path(p).resolve() for p in (out, data_root, checkpoint_root))
-    conditions = check_names(conditions, "--conditions", CONDITIONS, "condition")
-    variants = check_names(variants, "--variants", ALL_VARIANTS, "variant")
-    seeds = check_seeds(seeds)
-    check_overrides(overrides or {})
-    if isinstance(cell_timeout, bool) or not isinstance(cell_timeout, int) or not 1 <= cell_timeout <= 7 * 86400:
-        raise ParamsError(f"--cell-timeout {cell_timeout!r}: expected whole seconds in 1..{7 * 86400}")
-    points = {}  # (variant, seed, condition) -> [(folder name, overrides)]
-    for c in conditions:  # validate every params combination before running anything
-        for v in variants:
-            for s in seeds:
-                points[(v, s, c)] = sweep_points(c, profile, v, s, overrides, sweep)
-                for _, run_overrides in points[(v, s, c)]:
-                    run_params = study_params(c, profile, v, s, run_overrides)
-                    check_device(run_params)
-                    check_encoder(run_params)
-    for path in (out, data_root, checkpoint_root):
-        check_writable(path)
+    plan = plan_study(profile, conditions, seeds, variants, overrides, sweep, cell_timeout,
+                      (out, data_root, checkpoint_root))
     with StudyLock(out / profile):  # one study writes into an out folder's profile at a time
-        jobs = [(v, s, c, name) for v in variants for s in seeds for c in conditions for name, _ in points[(v, s, c)]]
         failures: list[tuple[str, str]] = []
         t_study = time.perf_counter()
-        common = {"profile": profile, "data_root": str(data_root), "overrides": overrides or {}}
-        for v in variants:
-            for s in seeds:
-                ddir = dataset_dir(out, profile, v, s)
-                try:
-                    stale = references_missing(ddir, study_params(conditions[0], profile, v, s, overrides).data_params())
-                except RunFolderError as e:
-                    failures.append((f"{v}/seed{s}/01_data", str(e)))
-                    _log(f"[data] {profile}/{v}/seed{s}: FAILED: {e}")
+        ctx = {"profile": profile, "out": out, "checkpoint_root": checkpoint_root, "log_output": log_output,
+               "cell_timeout": cell_timeout, "n_jobs": len(plan.jobs),
+               "common": {"profile": profile, "data_root": str(data_root), "overrides": overrides or {}}}
+        for v in plan.variants:
+            for s in plan.seeds:
+                problem = run_dataset(ctx, v, s, plan.conditions[0], overrides, refresh_references)
+                if problem:
+                    failures.append(problem)
                     continue
-                if refresh_references or stale:
-                    why = "" if not (ddir / "references.json").exists() else \
-                        " (refreshing references)" if refresh_references else f" (references.json lacks {', '.join(stale)})"
-                    _log(f"[data] {profile}/{v}/seed{s}: 01_data{why}")
-                    try:
-                        execute("01_data.ipynb", ddir / "01_data.ipynb",
-                                {**common, "variant": v, "seed": s, "out_dir": str(ddir)}, log_output, cell_timeout)
-                    except Exception as e:  # noqa: BLE001 - reported, the rest still runs
-                        failures.append((f"{v}/seed{s}/01_data", _short(e)))
-                        _log(f"  FAILED: {_short(e)} ({_where(ddir / '01_data.ipynb')})")
-                        continue
-                for c in conditions:
-                    for name, run_overrides in points[(v, s, c)]:
-                        i = jobs.index((v, s, c, name)) + 1
-                        rdir = run_dir(out, profile, v, s, name)
-                        label = f"[{i}/{len(jobs)}] {profile}/{v}/seed{s}/{name}"
-                        try:
-                            phash = study_params(c, profile, v, s, run_overrides).hash()
-                            state, why = run_state(rdir, phash)
-                            if state == "done":
-                                _log(f"{label}: done before, skipped")
-                                continue
-                            if state == "incomplete":
-                                _log(f"{label}: incomplete ({why}), redoing it")
-                                clear_for_rerun(rdir)
-                            t0 = time.perf_counter()
-                            ckpt = checkpoint_dir(profile, v, s, name, checkpoint_root, out, phash)
-                            nb = {**common, "overrides": run_overrides, "condition": c, "variant": v, "seed": s,
-                                  "checkpoint_dir": str(ckpt), "out_dir": str(rdir)}
-                            _log(f"{label}: 02_train")
-                            execute("02_train.ipynb", rdir / "02_train.ipynb", nb, log_output, cell_timeout)
-                            _log(f"{label}: 03_evaluate")
-                            execute("03_evaluate.ipynb", rdir / "03_evaluate.ipynb", nb, log_output, cell_timeout)
-                            write_completion(rdir, phash)  # last: the run is done only once this exists
-                            _log(f"{label}: finished in {time.perf_counter() - t0:.0f} s")
-                        except Exception as e:  # noqa: BLE001 - reported, the rest still runs
-                            failures.append((f"{v}/seed{s}/{name}", _short(e)))
-                            _log(f"{label}: FAILED: {_short(e)} ({_where(rdir / '02_train.ipynb', rdir / '03_evaluate.ipynb')})")
-        profile_dir = Path(out) / profile
+                for c in plan.conditions:
+                    for name, run_overrides in plan.points[(v, s, c)]:
+                        problem = run_condition(ctx, plan.jobs.index((v, s, c, name)) + 1, v, s, c, name,
+                                                run_overrides)
+                        if problem:
+                            failures.append(problem)
+        profile_dir = out / profile
         try:
             execute("04_figures.ipynb", profile_dir / "04_figures.ipynb",
-                    {"runs_dir": str(profile_dir), "seed": seeds[0], "save_figures": True}, log_output, cell_timeout)
+                    {"runs_dir": str(profile_dir), "seed": plan.seeds[0], "save_figures": True}, log_output,
+                    cell_timeout)
         except Exception as e:  # noqa: BLE001
             failures.append(("04_figures", _short(e)))
             _log(f"04_figures FAILED: {_short(e)}")
@@ -192,6 +158,97 @@ def run_study(profile: str = "quick", conditions=CONDITIONS, seeds=(42,), varian
         else:
             _log("every run finished")
         return summary, failures
+
+
+@dataclass
+class StudyPlan:
+    """What a study will run, every params combination already validated."""
+
+    conditions: tuple[str, ...]
+    variants: tuple[str, ...]
+    seeds: tuple[int, ...]
+    points: dict  # (variant, seed, condition) -> [(run folder name, overrides)]
+    jobs: list  # [(variant, seed, condition, run folder name)] in run order
+
+
+def plan_study(profile: str, conditions, seeds, variants, overrides: dict | None, sweep, cell_timeout,
+               paths: tuple[Path, ...] = ()) -> StudyPlan:
+    """Check every flag and every params combination, the device, the encoder and the folders; nothing is written."""
+    known = available_conditions()
+    conditions = check_names(known if conditions is None else conditions, "--conditions", known, "condition")
+    variants = check_names(variants, "--variants", VARIANTS, "variant")
+    seeds = check_seeds(seeds)
+    check_overrides(overrides or {})
+    if isinstance(cell_timeout, bool) or not isinstance(cell_timeout, int) or not 1 <= cell_timeout <= 7 * 86400:
+        raise ParamsError(f"--cell-timeout {cell_timeout!r}: expected whole seconds in 1..{7 * 86400}")
+    points = {}
+    for c in conditions:
+        for v in variants:
+            for s in seeds:
+                points[(v, s, c)] = sweep_points(c, profile, v, s, overrides, sweep)
+                for _, run_overrides in points[(v, s, c)]:
+                    run_params = study_params(c, profile, v, s, run_overrides)
+                    check_device(run_params)
+                    check_encoder(run_params)
+    for path in paths:
+        check_writable(path)
+    jobs = [(v, s, c, name) for v in variants for s in seeds for c in conditions for name, _ in points[(v, s, c)]]
+    return StudyPlan(conditions, variants, seeds, points, jobs)
+
+
+def run_dataset(ctx: dict, variant: str, seed: int, condition: str, overrides: dict | None,
+                refresh_references: bool) -> tuple[str, str] | None:
+    """01_data of one (variant, seed) where its references are missing or stale; (what, why) if it failed."""
+    ddir = dataset_dir(ctx["out"], ctx["profile"], variant, seed)
+    where = f"{ctx['profile']}/{variant}/seed{seed}"
+    try:
+        stale = references_missing(ddir, study_params(condition, ctx["profile"], variant, seed, overrides).data_params())
+    except RunFolderError as e:
+        _log(f"[data] {where}: FAILED: {e}")
+        return f"{variant}/seed{seed}/01_data", str(e)
+    if not (refresh_references or stale):
+        return None
+    why = "" if not (ddir / "references.json").exists() else \
+        " (refreshing references)" if refresh_references else f" (references.json lacks {', '.join(stale)})"
+    _log(f"[data] {where}: 01_data{why}")
+    try:
+        execute("01_data.ipynb", ddir / "01_data.ipynb",
+                {**ctx["common"], "variant": variant, "seed": seed, "out_dir": str(ddir)}, ctx["log_output"],
+                ctx["cell_timeout"])
+    except Exception as e:  # noqa: BLE001 - reported, the rest still runs
+        _log(f"  FAILED: {_short(e)} ({_where(ddir / '01_data.ipynb')})")
+        return f"{variant}/seed{seed}/01_data", _short(e)
+    return None
+
+
+def run_condition(ctx: dict, i: int, variant: str, seed: int, condition: str, name: str,
+                  run_overrides: dict) -> tuple[str, str] | None:
+    """02_train and 03_evaluate of one run folder unless it is done; the completion record last; (what, why) if it failed."""
+    profile = ctx["profile"]
+    rdir = run_dir(ctx["out"], profile, variant, seed, name)
+    label = f"[{i}/{ctx['n_jobs']}] {profile}/{variant}/seed{seed}/{name}"
+    try:
+        phash = study_params(condition, profile, variant, seed, run_overrides).hash()
+        state, why = run_state(rdir, phash)
+        if state == "done":
+            _log(f"{label}: done before, skipped")
+            return None
+        if state == "incomplete":
+            _log(f"{label}: incomplete ({why}), redoing it")
+            clear_for_rerun(rdir)
+        t0 = time.perf_counter()
+        ckpt = checkpoint_dir(profile, variant, seed, name, ctx["checkpoint_root"], ctx["out"], phash)
+        nb = {**ctx["common"], "overrides": run_overrides, "condition": condition, "variant": variant, "seed": seed,
+              "checkpoint_dir": str(ckpt), "out_dir": str(rdir)}
+        for notebook in RUN_NOTEBOOKS:
+            _log(f"{label}: {notebook.removesuffix('.ipynb')}")
+            execute(notebook, rdir / notebook, nb, ctx["log_output"], ctx["cell_timeout"])
+        write_completion(rdir, phash)  # last: the run is done only once this exists
+        _log(f"{label}: finished in {time.perf_counter() - t0:.0f} s")
+    except Exception as e:  # noqa: BLE001 - reported, the rest still runs
+        _log(f"{label}: FAILED: {_short(e)} ({_where(*(rdir / nb for nb in RUN_NOTEBOOKS))})")
+        return f"{variant}/seed{seed}/{name}", _short(e)
+    return None
 
 
 def _where(*notebooks: Path) -> str:
@@ -335,8 +392,7 @@ def sweep_points(condition: str, profile: str, variant: str, seed: int, override
         if key == "model.prefix_dim" and isinstance(value, int) and not isinstance(value, bool):
             point["model.matryoshka_dims"] = sorted(set(base.model.matryoshka_dims) | {value})
         study_params(condition, profile, variant, seed, point)  # raises ParamsError naming the key
-        leaf = key.split(".")[-1]
-        name = condition if value == current else f"{condition}@{leaf}={value}"
+        name = condition if value == current else sweep_run_name(condition, key, value)
         out.append((name, overrides if value == current else point))
     return out
 
@@ -359,146 +415,6 @@ def references_missing(ddir: Path, data_params: dict | None = None) -> list[str]
     if notebook_problem(Path(ddir) / "01_data.ipynb"):
         stale.append("01_data.ipynb")
     return stale
-
-
-def collect_results(profile_dir: str | Path) -> pd.DataFrame:
-    """One row per (variant, condition, seed) from every metrics.json and references.json under a profile."""
-    profile_dir = Path(profile_dir)
-    records = []
-    datasets = {}  # dataset folder -> the data params its references.json was made for
-    for path in sorted(profile_dir.glob("*/seed*/references.json")):
-        try:
-            datasets[path.parent] = json.loads(path.read_text()).get("data_params")
-        except (json.JSONDecodeError, AttributeError) as e:
-            raise RunFolderError(f"{path} is corrupted ({e})") from None
-    for path in sorted(profile_dir.glob("*/seed*/*/metrics.json")):
-        try:
-            r = json.loads(path.read_text())
-            name = path.parent.name  # a sweep point's folder, e.g. v3_contrastive@prefix_dim=16, names its row
-            condition = name if name.startswith(f"{r['condition']}@") else r["condition"]
-            records.append({"variant": r["variant"], "condition": condition, "seed": r["seed"], **r["metrics"]})
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise RunFolderError(f"{path} is corrupted ({e})") from None
-        ref = datasets.get(path.parent.parent)
-        if ref is not None and "params" in r and {"seed": r["params"].get("seed"), "data": r["params"].get("data")} != ref:
-            raise RunFolderError(f"{path} was trained on another dataset than {path.parent.parent / 'references.json'} "
-                                 "describes (its data params or seed differ): one table would mix two datasets; "
-                                 "rerun that dataset's runs into another --out")
-    for path in sorted(profile_dir.glob("*/seed*/references.json")):
-        try:
-            rows = json.loads(path.read_text())["rows"]
-            for row in rows:
-                missing = [k for k in ("variant", "condition", "seed") if k not in row]
-                if missing:
-                    raise KeyError(f"a row lacks {missing}")
-            records += rows
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise RunFolderError(f"{path} is corrupted ({e})") from None
-    if not records:
-        raise RunFolderError(f"no results under {profile_dir}: run `python -m smlib.study --profile "
-                             f"{profile_dir.name}` first")
-    order = {v: i for i, v in enumerate(ALL_VARIANTS)}
-    frame = pd.DataFrame(sorted(records, key=lambda r: order.get(r["variant"], len(order))))
-    if {"prefix_d2h_top1", "prefix_h2d_top1"} <= set(frame.columns):  # the headline: both directions
-        frame["prefix_top1"] = (frame["prefix_d2h_top1"] + frame["prefix_h2d_top1"]) / 2
-    return frame[["variant", "condition", "seed"] + [c for c in frame.columns if c not in ("variant", "condition", "seed")]]
-
-
-def write_results_table(profile_dir: str | Path) -> pd.DataFrame:
-    """results.csv/.tex (mean ± std over seeds, with 95% t-intervals in the CSV) and results.md under the profile."""
-    profile_dir = Path(profile_dir)
-    everything = collect_results(profile_dir)
-    everything.to_csv(profile_dir / "results_long.csv", index=False)
-    swept = everything["condition"].str.contains("@", regex=False)
-    frame = everything[~swept]
-    metrics = [m for m in TABLE_METRICS if m in frame.columns]
-    summary = write_tables(frame, metrics, profile_dir, "results",
-                           caption=f"shared-matryoshka, profile {profile_dir.name}: validation people")
-    text = results_markdown(frame, summary)
-    if swept.any():
-        sweep_summary = write_tables(everything[swept], metrics, profile_dir, "results_sweep",
-                                     caption=f"shared-matryoshka, profile {profile_dir.name}: sweep runs")
-        text += ("\nSweep runs (one folder per value, `--sweep`); the value the profile already has is the "
-                 f"condition's own row above.\n\n{to_markdown(sweep_summary)}")
-    paired = paired_table(profile_dir)
-    if paired is not None:
-        paired.to_csv(profile_dir / "paired_differences.csv", index=False)
-        text += paired_markdown(paired)
-    (profile_dir / "results.md").write_text(text)
-    return summary
-
-
-def paired_table(profile_dir: Path) -> pd.DataFrame | None:
-    """analysis.paired_differences of the record, or None where no run saved its embeddings."""
-    from .analysis import paired_differences
-
-    try:
-        return paired_differences(profile_dir)
-    except FileNotFoundError:
-        return None
-
-
-def paired_markdown(paired: pd.DataFrame) -> str:
-    """One row per method, one column per (variant, baseline): 'diff [low, high]' of prefix top-1."""
-    if paired.empty:
-        return ""
-    cols = {}
-    for (variant, role), g in paired.groupby(["variant", "vs_role"], sort=False):
-        vs = g["vs"].iloc[0]
-        cols[f"{variant}: minus {vs}" + (" (best reference)" if role == "best reference" else "")] = {
-            r.method: f"{r.diff:+.3f} (no spread: every resample equal)" if r.degenerate
-            else f"{r.diff:+.3f} [{r.low:+.3f}, {r.high:+.3f}]" for r in g.itertuples()}
-    from .analysis import _ordered
-
-    methods = _ordered(paired["method"].unique())
-    table = pd.DataFrame({"method": methods, **{c: [v.get(m, "-") for m in methods] for c, v in cols.items()}})
-    lines = ["| " + " | ".join(table.columns) + " |", "|---|" + "---:|" * (len(table.columns) - 1)]
-    lines += ["| " + " | ".join(str(x) for x in row) + " |" for row in table.itertuples(index=False)]
-    n_seeds = int(paired["n_seeds"].max())
-    return ("\nPaired differences in prefix top-1 (mean of both directions): method minus the proposed condition "
-            "and minus the variant's best reference matcher, with 95% intervals from a paired bootstrap over "
-            f"validation people{' and seeds' if n_seeds > 1 else ''} (n = {n_seeds} seed{'s' if n_seeds > 1 else ''}). "
-            "An interval that excludes 0 is a resolved difference; any other is not resolved.\n\n"
-            + "\n".join(lines) + "\n")
-
-
-def results_markdown(frame: pd.DataFrame, summary: pd.DataFrame | None = None) -> str:
-    """The mean ± std table, then the headline metrics with 95% t-intervals over seeds."""
-    from .tables import summarize
-
-    summary = summary if summary is not None else summarize(frame, [m for m in TABLE_METRICS if m in frame])
-    seeds = sorted(int(s) for s in frame["seed"].dropna().unique())
-    text = (f"Mean ± std over seeds {', '.join(map(str, seeds))} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''}; "
-            f"reference rows use the data of each seed).\n\n{to_markdown(summary)}")
-    headline = [m for m in INTERVAL_METRICS if m in frame.columns]
-    if headline and len(seeds) > 1:
-        intervals = interval_table(summarize(frame, headline), headline)
-        text += ("\nMean and 95% t-interval over seeds; `prefix_top1` is the mean of both directions "
-                 f"(dating→hiring, hiring→dating).\n\n{to_markdown(intervals)}")
-    return text
-
-
-def update_readme(profile_dir: str | Path, readme: str | Path = ROOT / "README.md") -> None:
-    """Replace the README's results block with the table generated from runs/<profile>."""
-    profile_dir = Path(profile_dir)
-    summary = write_results_table(profile_dir)
-    readme = Path(readme)
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise RuntimeError(f"{readme} has no {README_START} ... {README_END} block")
-    out = profile_dir.resolve().parent
-    out_flag = "" if out == (ROOT / "runs").resolve() else f" --out {_relative(out)}"
-    block = (f"{README_START}\n<!-- generated by `python -m smlib.study --table-only --profile {profile_dir.name}{out_flag}"
-             f" --update-readme`; do not edit by hand -->\n\n{(profile_dir / 'results.md').read_text().strip()}\n\n{README_END}")
-    readme.write_text(re.sub(re.escape(README_START) + ".*?" + re.escape(README_END), lambda _: block, text,
-                             flags=re.S))
-
-
-def _relative(path: Path) -> str:
-    try:
-        return str(path.relative_to(ROOT))
-    except ValueError:
-        return str(path)
 
 
 def _short(e: Exception) -> str:
@@ -555,8 +471,8 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", default="quick", help=f"one of {available('profiles')}")
     ap.add_argument("--conditions", default="all", help="comma list or 'all'")
     ap.add_argument("--seeds", default="42", help="comma list of ints")
-    ap.add_argument("--variants", default=",".join(VARIANTS),
-                    help=f"comma list of text variants out of {', '.join(ALL_VARIANTS)} (default: {','.join(VARIANTS)})")
+    ap.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
+                    help=f"comma list of text variants out of {', '.join(VARIANTS)} (default: {','.join(DEFAULT_VARIANTS)})")
     ap.add_argument("--out", default=str(ROOT / "runs"), help="root of the run record")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=YAML",
                     help="override a param, e.g. --set model.base_model=BAAI/bge-small-en-v1.5 (repeatable)")
@@ -570,8 +486,26 @@ def main(argv=None) -> int:
                          "a paper-profile training cell may need more)")
     ap.add_argument("--refresh-references", action="store_true",
                     help="rerun 01_data (same cached dataset) to recompute every reference row, e.g. after a new one")
+    ap.add_argument("--recompute-metrics", action="store_true",
+                    help="rewrite every recorded run's metrics.json from its embeddings.npz with today's metrics "
+                         "(no retraining), then rebuild the tables")
+    ap.add_argument("--params", default=None, metavar="DIR",
+                    help=f"another params folder (base.yaml, profiles/, conditions/) for this study and its "
+                         f"notebooks (default: {PARAMS_DIR}; also ${PARAMS_ENV})")
     args = ap.parse_args(argv)
     try:
+        if args.params is not None:
+            use_params_dir(args.params)
+        if args.recompute_metrics:
+            profile_dir = Path(args.out) / args.profile
+            if not profile_dir.is_dir():
+                raise RunFolderError(f"{profile_dir}: no such record (check --out and --profile)")
+            with StudyLock(profile_dir):
+                report = recompute_metrics(profile_dir)
+            changed = sum(bool(r["changed"]) for r in report)
+            print(f"{len(report)} runs read, {changed} rewritten")
+            write_results_table(profile_dir)
+            return 0
         if args.table_only:
             profile_dir = Path(args.out) / args.profile
             if args.update_readme:
@@ -580,7 +514,7 @@ def main(argv=None) -> int:
             print((profile_dir / "results.md").read_text())
             return 0
         overrides = parse_overrides(args.set)
-        conditions = CONDITIONS if args.conditions == "all" else tuple(_csv(args.conditions))
+        conditions = None if args.conditions == "all" else tuple(_csv(args.conditions))
         seeds = parse_seeds(args.seeds)
         _, failures = run_study(args.profile, conditions, seeds, tuple(_csv(args.variants)), args.out,
                                 overrides=overrides, log_output=args.log_output,

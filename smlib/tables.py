@@ -1,16 +1,24 @@
-"""Result tables: per-run records -> per-condition summaries -> CSV, LaTeX (booktabs) and markdown."""
+"""Result tables: the run record -> per-run rows -> per-condition summaries -> CSV, LaTeX, markdown, README."""
+from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from .config import CONDITIONS, REFERENCE_ROWS
+from .config import REPO_ROOT, is_sweep_run, ordered_variants, row_order
 from .metrics import seed_interval
+from .record import RunFolderError, run_files
 
 KEY_COLUMNS = ["variant", "condition", "seed"]
-CONDITION_ORDER = [*CONDITIONS, *REFERENCE_ROWS]
+# the metrics the results table shows (results_long.csv keeps every metric of every run)
+TABLE_METRICS = ("prefix_d2h_top1", "prefix_h2d_top1", "prefix_d2h_mrr", "full_d2h_top1",
+                 "triplet_acc_dating", "triplet_acc_hiring", "prefix_variance_dating", "cka@64")
+INTERVAL_METRICS = ("prefix_top1", "triplet_acc_dating", "triplet_acc_hiring", "cka@64")  # the headline intervals
+README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 LATEX_ESCAPES = {
     "\\": r"\textbackslash{}",
     "&": r"\&",
@@ -51,7 +59,6 @@ def _format_mean_std(mean: float, std: float, decimals: int) -> str:
 def summarize(
     frame: pd.DataFrame,
     metrics: Sequence[str],
-    condition_order: Sequence[str] = CONDITION_ORDER,
     decimals: int = 3,
 ) -> pd.DataFrame:
     """Mean, std and 95% t-interval over seeds per (variant, condition), with a 'mean ± std' column per metric.
@@ -73,10 +80,10 @@ def summarize(
         summary[metric] = [
             _format_mean_std(mean, std, decimals) for mean, std in zip(stats["mean"], stats["std"])
         ]
-    variant_rank = {variant: rank for rank, variant in enumerate(frame["variant"].unique())}
-    condition_rank = {condition: rank for rank, condition in enumerate(condition_order)}
+    variant_rank = {variant: rank for rank, variant in enumerate(ordered_variants(frame["variant"]))}
+    condition_rank = {condition: rank for rank, condition in enumerate(row_order(frame["condition"]))}
     sort_keys = [
-        (variant_rank[variant], condition_rank.get(condition, len(condition_rank)), condition)
+        (variant_rank[variant], condition_rank[condition])
         for variant, condition in zip(summary["variant"], summary["condition"])
     ]
     order = sorted(range(len(summary)), key=sort_keys.__getitem__)
@@ -167,3 +174,166 @@ def interval_table(summary: pd.DataFrame, metrics: Sequence[str], decimals: int 
                 cells.append(f"{mean:.{decimals}f} [{low:.{decimals}f}, {high:.{decimals}f}]")
         out[metric] = cells
     return out.reset_index(drop=True)
+
+
+def collect_results(profile_dir: str | Path) -> pd.DataFrame:
+    """One row per (variant, condition, seed) from every metrics.json and references.json under a profile."""
+    profile_dir = Path(profile_dir)
+    records = []
+    datasets = {}  # dataset folder -> the data params its references.json was made for
+    for path in sorted(profile_dir.glob("*/seed*/references.json")):
+        try:
+            datasets[path.parent] = json.loads(path.read_text()).get("data_params")
+        except (json.JSONDecodeError, AttributeError) as e:
+            raise RunFolderError(f"{path} is corrupted ({e})") from None
+    for _, _, name, path in run_files(profile_dir, "metrics.json"):
+        try:
+            r = json.loads(path.read_text())  # a sweep point's folder name, e.g. v3_contrastive@prefix_dim=16, names its row
+            condition = name if is_sweep_run(name) and name.startswith(r["condition"]) else r["condition"]
+            records.append({"variant": r["variant"], "condition": condition, "seed": r["seed"], **r["metrics"]})
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise RunFolderError(f"{path} is corrupted ({e})") from None
+        ref = datasets.get(path.parent.parent)
+        if ref is not None and "params" in r and {"seed": r["params"].get("seed"), "data": r["params"].get("data")} != ref:
+            raise RunFolderError(f"{path} was trained on another dataset than {path.parent.parent / 'references.json'} "
+                                 "describes (its data params or seed differ): one table would mix two datasets; "
+                                 "rerun that dataset's runs into another --out")
+    for path in sorted(profile_dir.glob("*/seed*/references.json")):
+        try:
+            rows = json.loads(path.read_text())["rows"]
+            for row in rows:
+                missing = [k for k in ("variant", "condition", "seed") if k not in row]
+                if missing:
+                    raise KeyError(f"a row lacks {missing}")
+            records += rows
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise RunFolderError(f"{path} is corrupted ({e})") from None
+    if not records:
+        raise RunFolderError(f"no results under {profile_dir}: run `python -m smlib.study --profile "
+                             f"{profile_dir.name}` first")
+    order = {v: i for i, v in enumerate(ordered_variants(r["variant"] for r in records))}
+    frame = pd.DataFrame(sorted(records, key=lambda r: order[r["variant"]]))
+    if {"prefix_d2h_top1", "prefix_h2d_top1"} <= set(frame.columns):  # the headline: both directions
+        frame["prefix_top1"] = (frame["prefix_d2h_top1"] + frame["prefix_h2d_top1"]) / 2
+    return frame[["variant", "condition", "seed"] + [c for c in frame.columns if c not in ("variant", "condition", "seed")]]
+
+
+def write_results_table(profile_dir: str | Path) -> pd.DataFrame:
+    """results.csv/.tex (mean ± std over seeds, with 95% t-intervals in the CSV) and results.md under the profile."""
+    profile_dir = Path(profile_dir)
+    everything = collect_results(profile_dir)
+    everything.to_csv(profile_dir / "results_long.csv", index=False)
+    swept = everything["condition"].map(is_sweep_run).astype(bool)
+    frame = everything[~swept]
+    metrics = [m for m in TABLE_METRICS if m in frame.columns]
+    summary = write_tables(frame, metrics, profile_dir, "results",
+                           caption=f"shared-matryoshka, profile {profile_dir.name}: validation people")
+    text = results_markdown(frame, summary)
+    if swept.any():
+        sweep_summary = write_tables(everything[swept], metrics, profile_dir, "results_sweep",
+                                     caption=f"shared-matryoshka, profile {profile_dir.name}: sweep runs")
+        text += ("\nSweep runs (one folder per value, `--sweep`); the value the profile already has is the "
+                 f"condition's own row above.\n\n{to_markdown(sweep_summary)}")
+    paired = paired_table(profile_dir)
+    if paired is not None:
+        paired.to_csv(profile_dir / "paired_differences.csv", index=False)
+        text += paired_markdown(paired)
+    (profile_dir / "results.md").write_text(text)
+    return summary
+
+
+def paired_table(profile_dir: Path) -> pd.DataFrame | None:
+    """analysis.paired_differences of the record, or None where no run saved its embeddings."""
+    from .analysis import paired_differences
+
+    try:
+        return paired_differences(profile_dir)
+    except FileNotFoundError:
+        return None
+
+
+def paired_markdown(paired: pd.DataFrame) -> str:
+    """One row per method, one column per (variant, baseline): 'diff [low, high]' of prefix top-1."""
+    if paired.empty:
+        return ""
+    cols = {}
+    for (variant, role), g in paired.groupby(["variant", "vs_role"], sort=False):
+        vs = g["vs"].iloc[0]
+        cols[f"{variant}: minus {vs}" + (" (best reference)" if role == "best reference" else "")] = {
+            r.method: f"{r.diff:+.3f} (no spread: every resample equal)" if r.degenerate
+            else f"{r.diff:+.3f} [{r.low:+.3f}, {r.high:+.3f}]" for r in g.itertuples()}
+    methods = row_order(paired["method"].unique())
+    table = pd.DataFrame({"method": methods, **{c: [v.get(m, "-") for m in methods] for c, v in cols.items()}})
+    lines = ["| " + " | ".join(table.columns) + " |", "|---|" + "---:|" * (len(table.columns) - 1)]
+    lines += ["| " + " | ".join(str(x) for x in row) + " |" for row in table.itertuples(index=False)]
+    n_seeds = int(paired["n_seeds"].max())
+    return ("\nPaired differences in prefix top-1 (mean of both directions): method minus the proposed condition "
+            "and minus the variant's best reference matcher, with 95% intervals from a paired bootstrap over "
+            f"validation people{' and seeds' if n_seeds > 1 else ''} (n = {n_seeds} seed{'s' if n_seeds > 1 else ''}). "
+            "An interval that excludes 0 is a resolved difference; any other is not resolved.\n\n"
+            + "\n".join(lines) + "\n")
+
+
+def results_markdown(frame: pd.DataFrame, summary: pd.DataFrame | None = None) -> str:
+    """The mean ± std table, then the headline metrics with 95% t-intervals over seeds."""
+    summary = summary if summary is not None else summarize(frame, [m for m in TABLE_METRICS if m in frame])
+    seeds = sorted(int(s) for s in frame["seed"].dropna().unique())
+    text = (f"Mean ± std over seeds {', '.join(map(str, seeds))} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''}; "
+            f"reference rows use the data of each seed).\n\n{to_markdown(summary)}")
+    headline = [m for m in INTERVAL_METRICS if m in frame.columns]
+    if headline and len(seeds) > 1:
+        intervals = interval_table(summarize(frame, headline), headline)
+        text += ("\nMean and 95% t-interval over seeds; `prefix_top1` is the mean of both directions "
+                 f"(dating→hiring, hiring→dating).\n\n{to_markdown(intervals)}")
+    return text
+
+
+def results_text(frame: pd.DataFrame) -> str:
+    """The table metrics' mean ± std per (variant, condition) and, over several seeds, the headline intervals."""
+    metrics = [m for m in TABLE_METRICS if m in frame]
+    summary = summarize(frame, metrics)
+    text = summary[["variant", "condition", *metrics]].to_string(index=False)
+    headline = [m for m in INTERVAL_METRICS if m in frame]
+    if frame["seed"].nunique() > 1:
+        text += "\n\n" + interval_table(summarize(frame, headline), headline).to_string(index=False)
+    return text
+
+
+def record_params(profile_dir: str | Path) -> dict:
+    """The params (as saved in metrics.json) of the record's first run of the proposed condition, or of its first
+    run of any condition if the proposed one was not run."""
+    from .config import PROPOSED
+
+    paths = {name: path for _, _, name, path in reversed(list(run_files(profile_dir, "metrics.json", sweeps=False)))}
+    if not paths:
+        raise RunFolderError(f"no recorded run under {profile_dir}")
+    path = paths.get(PROPOSED) or paths[row_order(paths)[0]]
+    try:
+        return json.loads(path.read_text())["params"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise RunFolderError(f"{path} is corrupted ({e})") from None
+
+
+def update_readme(profile_dir: str | Path, readme: str | Path = REPO_ROOT / "README.md") -> None:
+    """Replace the README's results block with the table generated from runs/<profile>."""
+    profile_dir = Path(profile_dir)
+    summary = write_results_table(profile_dir)
+    readme = Path(readme)
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise RuntimeError(f"{readme} has no {README_START} ... {README_END} block")
+    out = profile_dir.resolve().parent
+    out_flag = "" if out == (REPO_ROOT / "runs").resolve() else f" --out {_relative(out)}"
+    block = (f"{README_START}\n<!-- generated by `python -m smlib.study --table-only --profile {profile_dir.name}{out_flag}"
+             f" --update-readme`; do not edit by hand -->\n\n{(profile_dir / 'results.md').read_text().strip()}\n\n{README_END}")
+    readme.write_text(re.sub(re.escape(README_START) + ".*?" + re.escape(README_END), lambda _: block, text,
+                             flags=re.S))
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+

@@ -1,12 +1,14 @@
 """The training loop: alternate dating/hiring triplet batches, add a cross-domain batch, step."""
 from __future__ import annotations
 
+import json
 import math
 import random
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 import torch
@@ -15,7 +17,8 @@ from tqdm import tqdm
 from .config import DOMAINS
 from .data import Dataset
 from .losses import CombinedLoss, build_loss
-from .metrics import ranks_from_similarities, truncate_normalize
+from .embeddings import truncate_normalize
+from .metrics import ranks_from_similarities
 from .models import SharedEmbeddingModel, build_model, save_checkpoint
 from .trunk_cache import DEFAULT_ROOT as DEFAULT_CACHE_ROOT
 from .trunk_cache import TrunkCache, load_or_build_cache
@@ -31,6 +34,58 @@ class TrainResult:
     seconds: float  # wall time of the whole call (cache load, steps, validation checks)
     cache_seconds: float = 0.0  # reading or building the trunk cache
     stopped_early: bool = False  # target_top1 reached or max_seconds spent before the planned steps
+
+    def headline(self, checkpoint_dir=None) -> str:
+        """One line: wall time, device and precision, trunk-cache time (and where the checkpoint went)."""
+        where = f"; checkpoint in {checkpoint_dir}" if checkpoint_dir else ""
+        return (f"trained in {self.seconds:.1f} s on {self.model.device} ({self.model.precision}); "
+                f"trunk cache {self.cache_seconds:.1f} s{where}")
+
+    def loss_summary(self) -> pd.DataFrame:
+        """Mean of each loss component (and the adversary's accuracy) over the first and the last fifth of the steps."""
+        h = self.history
+        cols = [c for c in ("within", "cross", "adversarial", "total", "domain_accuracy") if c in h]
+        k = max(1, len(h) // 5)
+        return pd.DataFrame({"first steps": h[cols].head(k).mean(), "last steps": h[cols].tail(k).mean()})
+
+    def progress_text(self) -> str:
+        """Median step time and throughput; the last and best validation top-1 where training checked it."""
+        h = self.history
+        lines = [f"median {h['seconds'].median():.2f} s/step, {h['texts_per_s'].median():.0f} distinct texts/s"]
+        if "val_top1" in h:
+            checked = h[h["val_top1"].notna()]
+            best = checked.loc[checked["val_top1"].idxmax()]
+            lines.append(f"validation prefix top-1: {checked['val_top1'].iloc[-1]:.3f} at the last check "
+                         f"(best {best['val_top1']:.3f} at step {int(best['step'])})")
+        return "\n".join(lines)
+
+    def save(self, out_dir: str | Path, figure=None) -> Path:
+        """Write history.csv, train.json (timings, steps, precision) and, if given, the training-curves figure."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        h = self.history
+        h.to_csv(out / "history.csv", index=False)
+        if figure is not None:
+            from .plots import save
+
+            save(figure, out / "training_curves.png")
+        (out / "train.json").write_text(json.dumps({
+            "train_seconds": round(self.seconds, 2), "steps": len(h), "step_seconds": round(float(h["seconds"].sum()), 2),
+            "cache_seconds": round(self.cache_seconds, 2), "precision": self.model.precision,
+            "median_step_seconds": float(h["seconds"].median())}, indent=2))
+        return out
+
+
+def describe_plan(params, dataset: Dataset) -> str:
+    """What a condition will train: architecture, losses, domains, steps, batch, rates, layers, precision, checks."""
+    per_epoch, total = plan_steps(params, dataset)
+    tp = params.train
+    return "\n".join([
+        f"condition {params.condition}: architecture {params.model.architecture}, cross-domain loss "
+        f"{params.loss.cross_domain}, domains {tp.domains}",
+        f"{total} steps ({per_epoch} per epoch of the shared schedule), batch {tp.batch_size}, lr {tp.lr} "
+        f"(heads {tp.head_lr})",
+        f"trainable layers {tp.trainable_layers}, precision {tp.precision}, validation top-1 every {tp.eval_every} steps"])
 
 
 def seed_everything(seed: int) -> None:
@@ -117,8 +172,24 @@ def step_domains(params, dataset: Dataset) -> list[str]:
     return [DOMAINS[s % len(DOMAINS)] for s in range(total) if DOMAINS[s % len(DOMAINS)] in params.train.domains]
 
 
+class Batch(NamedTuple):
+    """One optimizer step's data: a triplet batch of one domain and, with a cross-domain loss, a batch of pairs."""
+
+    domain: str
+    triplets: list  # [(anchor, positive, negative, ...)] text ids of `domain`
+    pairs: list | None  # [(dating id, hiring id, ...)] or None
+
+    @property
+    def refs(self) -> list[tuple[str, int]]:
+        """The step's texts in order: anchors, positives, negatives of the domain, then cross dating and hiring texts."""
+        refs = [(self.domain, t[i]) for i in range(3) for t in self.triplets]
+        if self.pairs is not None:
+            refs += [("dating", p[0]) for p in self.pairs] + [("hiring", p[1]) for p in self.pairs]
+        return refs
+
+
 def iter_batches(params, dataset: Dataset):
-    """This condition's batches, step by step: (domain, triplets, cross pairs or None).
+    """This condition's Batches, step by step.
 
     Each loader has its own RNG from (seed, loader name), and the k-th dating (hiring) step of the
     shared schedule draws the k-th dating (hiring) batch, so every condition trains the same
@@ -133,7 +204,7 @@ def iter_batches(params, dataset: Dataset):
                       key=lambda pair: {pair[0]})
              if params.loss.cross_domain != "none" else None)
     for domain in step_domains(params, dataset):
-        yield domain, next(triplets[domain]), (next(cross) if cross is not None else None)
+        yield Batch(domain, next(triplets[domain]), next(cross) if cross is not None else None)
 
 
 def param_groups(model: SharedEmbeddingModel, loss_fn: CombinedLoss, tp) -> list[dict]:
@@ -206,21 +277,14 @@ def setup_training(params, dataset: Dataset, model: SharedEmbeddingModel | None 
                        [p for g in groups for p in g["params"]], cache_seconds)
 
 
-def step_refs(domain: str, triplets, pairs) -> list[tuple[str, int]]:
-    """A step's texts in order: anchors, positives, negatives of one domain, then cross dating and hiring texts."""
-    refs = [(domain, t[i]) for i in range(3) for t in triplets]
-    if pairs is not None:
-        refs += [("dating", p[0]) for p in pairs] + [("hiring", p[1]) for p in pairs]
-    return refs
-
-
-def train_step(run: TrainingRun, refs: list[tuple[str, int]], n_triplets: int, grad_clip: float,
+def train_step(run: TrainingRun, batch: Batch, grad_clip: float,
                embed=None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """One optimizer step on step_refs' texts: embed, losses, backward, clip, AdamW. Returns (loss parts, grad norm).
+    """One whole optimizer step on a Batch: embed, losses, backward, clip, AdamW. Returns (loss parts, grad norm).
 
     embed(refs) -> (N, H) replaces the run's embedder (the benchmark passes the original's five passes).
     """
-    b = n_triplets
+    refs = batch.refs
+    b = len(batch.triplets)
     pooled = (embed or run.embedder)(refs)  # (3B [+ 2P], H)
     task = run.model.task_embedding(pooled[: 3 * b])  # (3B, D)
     n_pairs = (len(refs) - 3 * b) // 2
@@ -271,10 +335,9 @@ def train(params, dataset: Dataset, model: SharedEmbeddingModel | None = None, p
                mininterval=1.0 if sys.stdout.isatty() else 10.0, ascii=not sys.stdout.isatty())
     for step in bar:
         t0 = time.perf_counter()
-        domain, triplets, pairs = next(batches)
-        refs = step_refs(domain, triplets, pairs)
+        batch = next(batches)
         try:
-            parts, grad_norm = train_step(run, refs, len(triplets), tp.grad_clip)
+            parts, grad_norm = train_step(run, batch, tp.grad_clip)
         except TrainingDiverged as e:
             raise TrainingDiverged(f"{params.condition}: training stopped at step {step} of {total}: {e}; "
                                    "nothing is recorded for this run (lower train.lr / head_lr, or raise "
@@ -284,10 +347,10 @@ def train(params, dataset: Dataset, model: SharedEmbeddingModel | None = None, p
 
         seconds = time.perf_counter() - t0
         train_seconds += seconds
-        row = {"step": step, "epoch": step // per_epoch, "domain": domain,
+        row = {"step": step, "epoch": step // per_epoch, "domain": batch.domain,
                "lr": lrs.get("encoder", float("nan")), "head_lr": lrs.get("heads", float("nan")),
                **{k: float(v.detach()) for k, v in parts.items()}, "grad_norm": float(grad_norm),
-               "seconds": seconds, "texts_per_s": len(set(refs)) / seconds, "train_seconds": train_seconds}
+               "seconds": seconds, "texts_per_s": len(set(batch.refs)) / seconds, "train_seconds": train_seconds}
         if check_every and ((step + 1) % check_every == 0 or step == total - 1):
             t1 = time.perf_counter()
             row |= validation_top1(model, embedder, dataset)

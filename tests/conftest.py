@@ -4,8 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from smlib.config import CONDITIONS, load_params
+from smlib.config import conditions, load_params
 from smlib.data import build_dataset, generate_people
+
+CONDITIONS = conditions()  # every params/conditions/*.yaml
 
 # Keeps model tests fast: short texts, tiny batches, few steps (the smoke profile's tiny in-process BERT).
 # fp32: numerical checks must not depend on whether this CPU runs bf16 natively (precision auto).
@@ -13,18 +15,15 @@ FAST = {"model.max_length": 16, "train.batch_size": 2, "train.max_steps": 2, "tr
         "train.precision": "fp32"}
 
 
-# the loss components each condition reports (CombinedLoss keys = history columns)
-LOSS_PARTS = {
-    "v3_contrastive": {"within", "cross", "total"},
-    "v3_mse": {"within", "cross", "total"},
-    "v3_no_prefix": {"within", "total"},
-    "single_dating": {"within", "total"},
-    "single_hiring": {"within", "total"},
-    "projection_heads": {"within", "cross", "total"},
-    "adversarial": {"within", "cross", "adversarial", "total"},
-}
+def expected_loss_parts(params) -> set[str]:
+    """The loss components a condition must report (CombinedLoss keys = history columns), read off its params:
+    the within-domain loss always, the cross-domain one unless loss.cross_domain is none, the adversary's with
+    architecture adversarial."""
+    return ({"within", "total"} | ({"cross"} if params.loss.cross_domain != "none" else set())
+            | ({"adversarial"} if params.model.architecture == "adversarial" else set()))
 
 
+LOSS_PARTS = {c: expected_loss_parts(load_params(c, "smoke")) for c in CONDITIONS}
 # what CombinedLoss returns: the loss components plus, for the adversary, its classifier's batch accuracy
 REPORTED_PARTS = {c: parts | ({"domain_accuracy"} if "adversarial" in parts else set()) for c, parts in LOSS_PARTS.items()}
 

@@ -7,13 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from smlib.config import CONDITIONS
+from smlib.config import conditions
 from smlib.data import build_dataset
 from smlib.evaluation import EMBEDDING_KEYS, evaluate, load_embeddings, metrics_from_embeddings, reference_rows
 from smlib.models import build_model
 from smlib.training import train
 
 from conftest import fast_params
+
+CONDITIONS = conditions()  # every params/conditions/*.yaml
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,7 @@ def test_each_condition_writes_metrics_and_embeddings_that_agree(condition, data
     assert set(EMBEDDING_KEYS) <= set(emb)
     n_val = len(dataset.split["val"])
     assert emb["dating"].shape == (n_val, model.embedding_dim)
-    assert emb["dating_prefix"].shape == (n_val, model.prefix_dim)
+    assert emb["dating_prefix"].shape == (n_val, model.identity_dim)
     np.testing.assert_array_equal(emb["person_ids"], dataset.split["val"])
 
     again = metrics_from_embeddings(emb, params.model.matryoshka_dims, params.eval.bootstrap_resamples, params.seed)
@@ -50,7 +52,7 @@ def test_projection_heads_metrics_use_the_identity_head(dataset, tmp_path):
     emb = load_embeddings(tmp_path / "embeddings.npz")
     texts = [dataset.text("dating", i) for i in dataset.split["val"]]
     np.testing.assert_allclose(emb["dating_prefix"], model.encode_prefix(texts, "dating").numpy(), atol=2e-3)
-    sliced = model.encode_at_dim(texts, "dating", model.prefix_dim).numpy()
+    sliced = model.encode_at_dim(texts, "dating", model.identity_dim).numpy()
     assert not np.allclose(emb["dating_prefix"], sliced, atol=1e-2)
 
 
@@ -84,18 +86,19 @@ def test_evaluation_encodes_in_eval_batch_size_chunks(dataset):
     params = fast_params("v3_contrastive", eval__batch_size=5)
     model = build_model(params)
     seen = []
-    real = model.embed
+    real = model._chunks
 
-    def recording_embed(texts):
-        seen.append(model.encode_chunk)
-        return real(texts)
+    def recording_chunks(lengths, chunk=None):
+        chunks, inverse = real(lengths, chunk)
+        seen.append(max(len(c) for c in chunks))
+        return chunks, inverse
 
-    model.embed = recording_embed
+    model._chunks = recording_chunks
     evaluate(model, dataset, params)
-    assert seen and set(seen) == {5}
-    assert model.encode_chunk == params.train.encode_chunk  # restored afterwards
+    assert seen and set(seen) == {5}  # the validation people are more than 5: every pass holds 5 texts
+    assert model.encode_chunk == params.train.encode_chunk  # the model's own chunk is never changed
     embed_validation(model, dataset)
-    assert seen[-1] == params.train.encode_chunk
+    assert seen[-1] == min(params.train.encode_chunk, len(dataset.split["val"]))
 
 
 def test_reference_rows(dataset):

@@ -7,11 +7,13 @@ import pytest
 import torch
 from transformers import AutoModel
 
-from smlib.config import CONDITIONS
+from smlib.config import conditions
 from smlib.losses import build_loss
 from smlib.models import CheckpointError, ProjectionHeadsModel, build_model, load_checkpoint, save_checkpoint
 
 from conftest import fast_params
+
+CONDITIONS = conditions()  # every params/conditions/*.yaml
 
 TEXTS = [
     "Hi! I'm a curious teacher from Denver who loves hiking.",
@@ -39,14 +41,14 @@ def models():
 def test_encode_prefix_has_k_columns_and_unit_rows(models, condition):
     model = models(condition)
     params = fast_params(condition)
-    k = params.model.identity_head_dim if condition == "projection_heads" else params.model.prefix_dim
+    k = params.model.identity_dim
     prefix = model.encode_prefix(TEXTS, "dating")
     assert prefix.shape == (len(TEXTS), k)
     assert torch.allclose(prefix.norm(dim=1), torch.ones(len(TEXTS)), atol=1e-5)
     full = model.encode(TEXTS, "hiring")
     assert full.shape == (len(TEXTS), model.embedding_dim) and model.embedding_dim == 384
     assert torch.allclose(full.norm(dim=1), torch.ones(len(TEXTS)), atol=1e-5)
-    assert model.prefix_dim == k
+    assert model.identity_dim == k
     assert isinstance(model, ProjectionHeadsModel) == (condition == "projection_heads")
     if condition != "projection_heads":  # the prefix is the leading dims of the raw embedding, re-normalised
         assert torch.allclose(prefix, torch.nn.functional.normalize(model.encode(TEXTS, "dating")[:, :k], dim=1), atol=1e-5)
@@ -76,14 +78,9 @@ def test_encode_restores_training_mode_and_is_deterministic(models):
 def test_embed_preserves_input_order(models, chunk):
     model = models("v3_contrastive")
     model.eval()
-    old = model.encode_chunk
-    model.encode_chunk = chunk
-    try:
-        with torch.no_grad():
-            together = model.embed(TEXTS)
-            alone = torch.cat([model.embed([t]) for t in TEXTS])
-    finally:
-        model.encode_chunk = old
+    with torch.no_grad():
+        together = model.embed(TEXTS, chunk=chunk)
+        alone = torch.cat([model.embed([t], chunk=chunk) for t in TEXTS])
     assert together.shape == (len(TEXTS), 384)
     assert torch.allclose(together, alone, atol=1e-5)
     assert not torch.allclose(together[0], together[1], atol=1e-3)  # different texts differ

@@ -10,7 +10,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from smlib import plots  # noqa: E402
+from smlib import analysis, evaluation, plots  # noqa: E402
 from smlib.evaluation import EMBEDDING_KEYS  # noqa: E402
 from smlib.metrics import dim_sweep  # noqa: E402
 
@@ -78,7 +78,7 @@ def check():
 
 
 def test_save_writes_png(embs, tmp_path):
-    fig = plots.slider_plot(plots.slider_frame(embs, 4))
+    fig = plots.slider_plot(evaluation.slider_frame(embs, 4))
     path = plots.save(fig, tmp_path / "a" / "b" / "fig.png")
     assert path == tmp_path / "a" / "b" / "fig.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 1000
@@ -135,7 +135,7 @@ def test_rank_histograms(embs, check):
 
 def test_hardest_misses(embs, dataset):
     emb = embs["v3_no_prefix"]
-    misses = plots.hardest_misses(emb, dataset, k=4)
+    misses = evaluation.hardest_misses(emb, dataset, k=4)
     assert list(misses.columns) == ["person_id", "rank", "true_sim", "best_wrong_id", "best_wrong_sim", "dating_text",
                                     "true_hiring_text", "best_wrong_hiring_text"]
     assert len(misses) == 4
@@ -156,7 +156,7 @@ def test_hardest_misses(embs, dataset):
 
 def test_top1_with_ci(results, check):
     fig = plots.top1_with_ci(results)
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["v3_contrastive", "v3_mse", "adversarial"]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["v3_contrastive", "adversarial", "v3_mse"]
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert any(t.startswith("chance") for t in legend) and any(t.startswith("tfidf") for t in legend)
     assert "t-interval over 2 seeds" in fig.axes[1].get_title() and "bootstrap" in fig.axes[0].get_title()
@@ -195,7 +195,7 @@ def test_learning_curves_from_histories(tmp_path, check):
             h = pd.DataFrame({"step": range(10), "total": np.linspace(3, 1, 10)})
             h["val_top1"] = [scale * (s + 1) / 10 if s % 5 == 4 else np.nan for s in range(10)]
             h.to_csv(folder / "history.csv", index=False)
-    histories = plots.load_histories(tmp_path / "quick")
+    histories = analysis.load_histories(tmp_path / "quick")
     assert set(histories["seed"]) == {42, 43} and set(histories["condition"]) == {"v3_mse", "v3_contrastive"}
     refs = pd.DataFrame([{"variant": "disjoint", "condition": "zero_shot", "seed": 42, "prefix_top1": 0.05}])
     fig = plots.learning_curves(histories, references=refs)
@@ -207,7 +207,7 @@ def test_learning_curves_from_histories(tmp_path, check):
     assert "2 seeds" in ax.get_title()
     check(fig, 1)
     with pytest.raises(FileNotFoundError, match="history.csv"):
-        plots.load_histories(tmp_path / "nothing")
+        analysis.load_histories(tmp_path / "nothing")
 
 
 def test_prefix_projection(embs, check):
@@ -220,18 +220,18 @@ def test_load_run_embeddings(embs, tmp_path):
         (seed_dir / cond).mkdir(parents=True)
         np.savez(seed_dir / cond / "embeddings.npz", **{k: emb[k] for k in EMBEDDING_KEYS})
     (seed_dir / "single_dating").mkdir()  # a run without embeddings is skipped
-    loaded = plots.load_run_embeddings(tmp_path / "smoke", "verbatim", 42)
-    assert list(loaded) == ["v3_contrastive", "v3_no_prefix", "adversarial"]
+    loaded = evaluation.load_run_embeddings(tmp_path / "smoke", "verbatim", 42)
+    assert list(loaded) == ["v3_contrastive", "adversarial", "v3_no_prefix"]
     for cond, emb in loaded.items():
         assert set(emb) == set(EMBEDDING_KEYS)
         np.testing.assert_array_equal(emb["dating"], embs[cond]["dating"])
     with pytest.raises(FileNotFoundError):
-        plots.load_run_embeddings(tmp_path / "smoke", "disjoint", 42)
+        evaluation.load_run_embeddings(tmp_path / "smoke", "disjoint", 42)
 
 
 @pytest.mark.parametrize("d", [1, 2, PREFIX, 20, WIDTH - 1, WIDTH])
 def test_slider_frame_matches_dim_sweep(embs, d):
-    frame = plots.slider_frame(embs, d)
+    frame = evaluation.slider_frame(embs, d)
     assert list(frame["condition"]) == list(embs) and (frame["dim"] == d).all()
     for row in frame.itertuples():
         direct = dim_sweep(torch.from_numpy(embs[row.condition]["dating"]),
@@ -244,11 +244,11 @@ def test_slider_frame_matches_dim_sweep(embs, d):
 @pytest.mark.parametrize("d", [0, -1, WIDTH + 1])
 def test_slider_frame_rejects_out_of_range(embs, d):
     with pytest.raises(ValueError):
-        plots.slider_frame(embs, d)
+        evaluation.slider_frame(embs, d)
 
 
 def test_slider_plot(embs, check):
-    fig = plots.slider_plot(plots.slider_frame(embs, 16))
+    fig = plots.slider_plot(evaluation.slider_frame(embs, 16))
     assert "16" in fig.axes[0].get_title()
     check(fig, 2)
 
@@ -262,7 +262,7 @@ def test_dimension_explorer_redraws_on_the_slider_and_the_variant(embs, dataset)
     assert first_png[:8] == b"\x89PNG\r\n\x1a\n" and "disjoint" in title.value and "d = 16" in title.value
     slider.value = 3  # what dragging does: the observer redraws figure and table
     assert image.value != first_png and table.value != first_table and "d = 3" in title.value
-    expected = plots.slider_frame(other, 3).round(3).to_html(index=False)
+    expected = evaluation.slider_frame(other, 3).round(3).to_html(index=False)
     choice.value = "verbatim"
     assert table.value == expected and "verbatim" in title.value
     assert update("disjoint", 5)["dim"].unique().tolist() == [5]

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from conftest import executed_notebook, fast_params, write_fake_run
-from smlib import evaluation, study, training
-from smlib.config import ParamsError, load_params
+from smlib import evaluation, study, tables, training
+from smlib.config import REFERENCE_ROWS, ParamsError, load_params
 from smlib.record import COMPLETION, RunFolderError, StudyLock, run_state, write_completion
 from smlib.study import main, study_params
 
@@ -54,6 +54,7 @@ BAD_ARGV = [
     ["--set", "train.trainable_layers=3"],  # the tiny encoder has 2 layers
     ["--set", "model.base_model=/nonexistent/encoder"], ["--set", "model.base_model=nobody/no-such-model-xyz"],
     ["--sweep", "model.prefix_dim=16.5"], ["--variants", "verbatim,nope"],
+    ["--params", "/nonexistent/params"], ["--params", "smlib"],  # not a params folder
 ]
 if not torch.cuda.is_available():
     BAD_ARGV.append(["--set", "train.device=cuda"])
@@ -181,7 +182,7 @@ def test_the_runner_redoes_an_incomplete_run_and_skips_a_complete_one(tmp_path, 
     p = study_params("v3_contrastive", "smoke", "verbatim", 42)
     ddir = study.dataset_dir(tmp_path, "smoke", "verbatim", 42)
     ddir.mkdir(parents=True)
-    (ddir / "references.json").write_text(json.dumps({"rows": [{"condition": c} for c in study.REFERENCE_ROWS],
+    (ddir / "references.json").write_text(json.dumps({"rows": [{"condition": c} for c in REFERENCE_ROWS],
                                                       "data_params": {"seed": 42, "data": p.data.model_dump()}}))
     executed_notebook(ddir / "01_data.ipynb")
     done = study.run_dir(tmp_path, "smoke", "verbatim", 42, "v3_contrastive")
@@ -202,7 +203,7 @@ def test_references_of_another_dataset_are_rebuilt_and_the_table_refuses_a_mix(t
     new = study_params("v3_mse", "smoke", "verbatim", 42, {"data.val_fraction": 0.3})
     ddir = study.dataset_dir(tmp_path, "smoke", "verbatim", 42)
     ddir.mkdir(parents=True)
-    rows = [{"condition": c, "variant": "verbatim", "seed": 42, "prefix_d2h_top1": 0.1} for c in study.REFERENCE_ROWS]
+    rows = [{"condition": c, "variant": "verbatim", "seed": 42, "prefix_d2h_top1": 0.1} for c in REFERENCE_ROWS]
     (ddir / "references.json").write_text(json.dumps({"rows": rows, "data_params": old.data_params()}))
     executed_notebook(ddir / "01_data.ipynb")
     assert study.references_missing(ddir, old.data_params()) == []
@@ -210,7 +211,7 @@ def test_references_of_another_dataset_are_rebuilt_and_the_table_refuses_a_mix(t
     write_fake_run(ddir / "v3_contrastive", old, prefix_d2h_top1=0.5, prefix_h2d_top1=0.5)
     write_fake_run(ddir / "v3_mse", new, prefix_d2h_top1=0.5, prefix_h2d_top1=0.5)
     with pytest.raises(RunFolderError, match="another dataset"):
-        study.collect_results(tmp_path / "smoke")
+        tables.collect_results(tmp_path / "smoke")
 
 
 # --- non-finite numbers -------------------------------------------------------------------------------------

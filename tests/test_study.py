@@ -5,9 +5,13 @@ import json
 
 import pytest
 
-from smlib import study
+from smlib import study, tables
+from smlib.config import REFERENCE_ROWS, conditions
 from conftest import executed_notebook, write_fake_run
-from smlib.study import RunFolderError, collect_results, finished, main, run_dir, study_params
+from smlib.study import RunFolderError, finished, main, run_dir, study_params
+from smlib.tables import collect_results
+
+CONDITIONS = conditions()
 
 
 def _write_metrics(folder, params, **metrics):
@@ -18,7 +22,7 @@ def _references(ddir, params, rows=None):
     """references.json (for params' dataset) and an executed 01_data notebook beside it."""
     ddir.mkdir(parents=True, exist_ok=True)
     rows = rows if rows is not None else [{"condition": c, "variant": params.data.variant, "seed": params.seed}
-                                          for c in study.REFERENCE_ROWS]
+                                          for c in REFERENCE_ROWS]
     (ddir / "references.json").write_text(json.dumps(
         {"rows": rows, "data_params": {"seed": params.seed, "data": params.data.model_dump()}}))
     executed_notebook(ddir / "01_data.ipynb")
@@ -55,7 +59,7 @@ def test_collect_results_reads_runs_and_references(tmp_path):
     frame = collect_results(profile_dir)
     assert sorted(frame["condition"]) == ["chance", "v3_contrastive", "v3_mse"]
     assert frame.set_index("condition").loc["v3_mse", "prefix_d2h_top1"] == 0.1
-    summary = study.write_results_table(profile_dir)
+    summary = tables.write_results_table(profile_dir)
     assert list(summary["condition"]) == ["v3_contrastive", "v3_mse", "chance"]
     assert (profile_dir / "results.md").read_text().count("\n") >= 4
 
@@ -68,7 +72,7 @@ def test_results_carry_both_directions_and_intervals_over_seeds(tmp_path):
                        prefix_d2h_top1=d2h, prefix_h2d_top1=h2d, triplet_acc_dating=0.9)
     frame = collect_results(profile_dir)
     assert sorted(frame["prefix_top1"]) == pytest.approx([0.6, 0.7, 0.8])
-    study.write_results_table(profile_dir)
+    tables.write_results_table(profile_dir)
     text = (profile_dir / "results.md").read_text()
     assert "seeds 42, 43, 44" in text and "0.800 ± 0.100" in text
     assert "0.700 [0.452, 0.948]" in text  # mean 0.7, sd 0.1, t(0.975, 2) * 0.1 / sqrt(3) = 0.248
@@ -83,8 +87,8 @@ def test_update_readme_replaces_only_the_block(tmp_path):
     params = study_params("v3_contrastive", "smoke", "verbatim", 42)
     _write_metrics(run_dir(tmp_path, "smoke", "verbatim", 42, "v3_contrastive"), params, prefix_d2h_top1=0.75)
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{study.README_START}\nold table\n{study.README_END}\noutro\n")
-    study.update_readme(tmp_path / "smoke", readme)
+    readme.write_text(f"intro\n{tables.README_START}\nold table\n{tables.README_END}\noutro\n")
+    tables.update_readme(tmp_path / "smoke", readme)
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "old table" not in text
     assert "0.750" in text
@@ -104,12 +108,12 @@ def test_cli_rejects_bad_input_before_running_anything(tmp_path, capsys, argv, m
 
 
 def test_references_missing_names_the_rows_an_old_record_lacks(tmp_path):
-    assert study.references_missing(tmp_path) == list(study.REFERENCE_ROWS)
+    assert study.references_missing(tmp_path) == list(REFERENCE_ROWS)
     old = {"rows": [{"condition": c} for c in ("chance", "tfidf", "zero_shot", "ceiling")]}
     (tmp_path / "references.json").write_text(json.dumps(old))
     executed_notebook(tmp_path / "01_data.ipynb")
     assert study.references_missing(tmp_path) == ["tfidf_trained_word", "tfidf_trained_char", "frozen_probe"]
-    (tmp_path / "references.json").write_text(json.dumps({"rows": [{"condition": c} for c in study.REFERENCE_ROWS]}))
+    (tmp_path / "references.json").write_text(json.dumps({"rows": [{"condition": c} for c in REFERENCE_ROWS]}))
     assert study.references_missing(tmp_path) == []
     executed_notebook(tmp_path / "01_data.ipynb", pending=1)  # killed during 01_data: its record is incomplete
     assert study.references_missing(tmp_path) == ["01_data.ipynb"]
@@ -125,7 +129,7 @@ def test_runner_reruns_01_data_only_where_references_are_stale_or_asked(tmp_path
     for variant, rows in (("verbatim", None), ("disjoint", [{"condition": "chance"}])):
         ddir = study.dataset_dir(tmp_path, "smoke", variant, 42)
         _references(ddir, study_params("v3_contrastive", "smoke", variant, 42), rows)
-        for condition in study.CONDITIONS:  # every run finished: only 01_data and 04 could run
+        for condition in CONDITIONS:  # every run finished: only 01_data and 04 could run
             _write_metrics(run_dir(tmp_path, "smoke", variant, 42, condition), study_params(condition, "smoke", variant, 42))
     study.run_study("smoke", out=tmp_path, data_root=tmp_path / "data", checkpoint_root=tmp_path / "ckpt")
     assert [(nb, p.parent.parent.name) for nb, p in calls if nb == "01_data.ipynb"] == [("01_data.ipynb", "disjoint")]
@@ -181,13 +185,13 @@ def test_runner_runs_each_sweep_point_in_its_own_folder_and_tables_keep_them_apa
     study.run_study("smoke", **kw)  # everything finished: resumes by skipping all three
     assert not [nb for nb, _ in calls if nb == "02_train.ipynb"]
     frame = collect_results(tmp_path / "smoke")
-    assert set(frame["condition"]) - set(study.REFERENCE_ROWS) == {"v3_contrastive", "v3_contrastive@prefix_dim=16",
+    assert set(frame["condition"]) - set(REFERENCE_ROWS) == {"v3_contrastive", "v3_contrastive@prefix_dim=16",
                                                                    "v3_contrastive@prefix_dim=32"}
     text = (tmp_path / "smoke" / "results.md").read_text()
     assert "Sweep runs" in text and (tmp_path / "smoke" / "results_sweep.csv").exists()
     from smlib import plots
 
-    fig = plots.sweep_curve(frame, base_value=64)
+    fig = plots.sweep_curve(frame, "prefix_dim", base_value=64)
     curve = next(line for line in fig.axes[0].lines if line.get_label().startswith("identity"))
     assert list(curve.get_xdata()) == [16, 32, 64]
     assert list(curve.get_ydata()) == pytest.approx([(0.16 + 0.5) / 2, (0.32 + 0.5) / 2, (0.64 + 0.5) / 2])
@@ -205,6 +209,6 @@ def test_paired_markdown_says_when_an_interval_has_no_spread():
              "low": 0.0, "high": 0.0, "degenerate": True, "n_seeds": 2},
             {"variant": "verbatim", "method": "adversarial", "vs": "v3_contrastive", "vs_role": "proposed", "diff": -0.1,
              "low": -0.2, "high": -0.05, "degenerate": False, "n_seeds": 2}]
-    text = study.paired_markdown(pd.DataFrame(rows))
+    text = tables.paired_markdown(pd.DataFrame(rows))
     assert "+0.000 (no spread: every resample equal)" in text and "-0.100 [-0.200, -0.050]" in text
     assert "nan" not in text.lower()

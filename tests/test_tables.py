@@ -54,9 +54,9 @@ def test_summarize_mean_std_formatting(frame):
 def test_summarize_orders_conditions(frame):
     summary = tables.summarize(frame, METRICS)
     assert list(zip(summary.variant, summary.condition)) == [
-        ("verbatim", "v3_contrastive"),
-        ("verbatim", "v3_mse"),
+        ("verbatim", "v3_contrastive"),  # the proposed condition, then the others by name
         ("verbatim", "adversarial"),
+        ("verbatim", "v3_mse"),
         ("verbatim", "tfidf"),
         ("verbatim", "zz_custom"),
         ("no_leak", "v3_contrastive"),

@@ -62,7 +62,7 @@ def test_trainable_layers_zero_freezes_the_encoder_and_trains_an_adapter(smoke_d
     assert not any(p.requires_grad for p in model.transformer.parameters())
     assert model.adapter is not None and model.adapter.down.weight.abs().sum() > 0  # it trained away from zero
     assert model.encode(["a text"], "dating").shape == (1, model.embedding_dim)
-    assert model.encode_prefix(["a text"], "dating").shape == (1, model.prefix_dim)
+    assert model.encode_prefix(["a text"], "dating").shape == (1, model.identity_dim)
 
 
 def test_trainable_layers_beyond_the_encoder_is_one_clear_error():

@@ -48,10 +48,27 @@ class Dataset:
         """People of one split, in id order."""
         return [self.people[i] for i in self.split[split]]
 
+    def people_texts(self) -> dict[str, list[str]]:
+        """Every person's text per domain, in person order (hard-negative clones left out)."""
+        return {d: [self.text(d, p.person_id) for p in self.people] for d in self.texts}
+
+    def training_texts(self) -> list[str]:
+        """Every text that training can see: both domains, training people and hard-negative clones."""
+        val = set(self.split["val"])
+        return [t for dom in self.texts.values() for pid, t in dom.items() if pid not in val]
+
+    def examples(self, split: str = "val", n: int = 2) -> str:
+        """The first n people of a split: their traits and both texts."""
+        blocks = []
+        for p in self.split_people(split)[:n]:
+            blocks.append(f"--- person {p.person_id}: {p.career}, {p.age}, MBTI {p.mbti}, values {p.core_values}\n"
+                          f"DATING: {self.text('dating', p.person_id)}\nHIRING: {self.text('hiring', p.person_id)}")
+        return "\n\n".join(blocks)
+
 
 def data_params(params: Params) -> dict:
-    """The part of the params that determines a dataset (data section, seed)."""
-    return {"seed": params.seed, "data": params.data.model_dump(mode="json")}
+    """The part of the params that determines a dataset (data section, seed): Params.data_params."""
+    return params.data_params()
 
 
 def dataset_id(params: Params) -> str:

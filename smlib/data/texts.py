@@ -11,17 +11,10 @@ from __future__ import annotations
 import random
 import string
 
-from ..config import DOMAINS
+from ..config import DOMAINS, VARIANTS, ordered_variants  # noqa: F401 - re-exported for the data modules
 from .heldout_wording import HELDOUT_TEMPLATES, HELDOUT_VOCAB
 from .schema import BIG_FIVE, PersonSchema
 
-VARIANTS = ("verbatim", "disjoint", "heldout")
-
-
-def ordered_variants(found) -> list[str]:
-    """Distinct variant names in the study's order (VARIANTS); any unknown name after them, sorted."""
-    found = set(found)
-    return [v for v in VARIANTS if v in found] + sorted(found - set(VARIANTS))
 HIGH_SCORE = 65
 LOW_SCORE = 35
 

@@ -44,9 +44,9 @@ def load_checkpoint(folder: str | Path, params=None, device: str | None = None):
     overrides = {"model": {**saved.to_dict()["model"], "base_model": str(folder / "encoder")}}
     if device is not None:
         overrides["train"] = {**saved.to_dict()["train"], "device": device}
-    load_params = saved.model_copy(update={k: type(getattr(saved, k))(**v) for k, v in overrides.items()})
-    model = build_model(load_params)
-    loss = build_loss(load_params).to(model.device)
+    run_params = saved.model_copy(update={k: type(getattr(saved, k))(**v) for k, v in overrides.items()})
+    model = build_model(run_params)
+    loss = build_loss(run_params).to(model.device)
     state = torch.load(folder / "heads.pt", map_location=model.device, weights_only=True)
     missing, unexpected = model.load_state_dict(state["model"], strict=False)
     if unexpected or any(not k.startswith("transformer.") for k in missing):

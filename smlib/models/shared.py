@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from ..metrics import truncate_normalize
+from ..embeddings import truncate_normalize
 from .encoder import load_encoder
 
 try:  # transformers >= 4.53 builds the attention mask in one helper; older versions use the model's own
@@ -86,20 +86,22 @@ class PoolingAdapter(nn.Module):
 
 
 class SharedEmbeddingModel(nn.Module):
-    """One transformer for both domains; dims 0:K of its mean-pooled output form the identity prefix.
+    """One transformer for both domains; dims 0:K of its mean-pooled output form the identity space.
+
+    identity_dim is K: the prefix width here, the identity head's width in ProjectionHeadsModel.
 
     With trainable_layers N (not 'all'), the embeddings and the lower L - N blocks are frozen: their
     output (the "trunk" states at cut_layer) can be computed once per text and cached, and a step only
     runs the top N blocks (embed_states). N = 0 freezes the whole encoder and trains a pooling adapter.
     """
 
-    def __init__(self, transformer: nn.Module, tokenizer, prefix_dim: int, matryoshka_dims: list[int],
+    def __init__(self, transformer: nn.Module, tokenizer, identity_dim: int, matryoshka_dims: list[int],
                  max_length: int, encode_chunk: int = 16, precision: str = "fp32",
                  trainable_layers: int | str = "all"):
         super().__init__()
         self.transformer = transformer
         self.tokenizer = tokenizer
-        self.prefix_dim = prefix_dim
+        self.identity_dim = identity_dim
         self.matryoshka_dims = list(matryoshka_dims)
         self.max_length = max_length
         self.encode_chunk = encode_chunk
@@ -118,17 +120,13 @@ class SharedEmbeddingModel(nn.Module):
             for p in transformer.parameters():  # embeddings, lower blocks and the unused pooler are frozen
                 p.requires_grad_(id(p) in trainable)
         self.adapter = PoolingAdapter(hidden, 2 * hidden) if trainable_layers == 0 else None
-        if self.matryoshka_dims[-1] > self.task_dim(hidden):
-            raise ValueError(f"matryoshka_dims {self.matryoshka_dims} exceed the embedding width {self.task_dim(hidden)}")
-
-    def task_dim(self, hidden: int) -> int:
-        """Width of the within-domain (task) embedding."""
-        return hidden
+        if self.matryoshka_dims[-1] > hidden:
+            raise ValueError(f"matryoshka_dims {self.matryoshka_dims} exceed the embedding width {hidden}")
 
     @property
     def embedding_dim(self) -> int:
-        """Width of encode()'s output."""
-        return self.task_dim(self.transformer.config.hidden_size)
+        """Width of encode()'s output (the task embedding keeps the encoder's width in both models)."""
+        return self.transformer.config.hidden_size
 
     @property
     def device(self) -> torch.device:
@@ -185,17 +183,20 @@ class SharedEmbeddingModel(nn.Module):
     def _finish(self, pooled: torch.Tensor) -> torch.Tensor:
         return self.adapter(pooled) if self.adapter is not None else pooled  # (N, H)
 
-    def _chunks(self, lengths: list[int]):
-        """Index chunks of encode_chunk texts in length order, and the permutation back to input order."""
+    def _chunks(self, lengths: list[int], chunk: int | None = None):
+        """Index chunks of `chunk` texts (the model's encode_chunk by default) in length order, and the
+        permutation back to input order."""
+        chunk = chunk or self.encode_chunk
         order = sorted(range(len(lengths)), key=lambda i: lengths[i])
         inverse = torch.empty(len(order), dtype=torch.long)
         inverse[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
-        return [order[s:s + self.encode_chunk] for s in range(0, len(order), self.encode_chunk)], inverse
+        return [order[s:s + chunk] for s in range(0, len(order), chunk)], inverse
 
-    def embed(self, texts: list[str]) -> torch.Tensor:
-        """Pooled (and adapted) transformer output, differentiable, over length-sorted chunks: (N, H)."""
+    def embed(self, texts: list[str], chunk: int | None = None) -> torch.Tensor:
+        """Pooled (and adapted) transformer output, differentiable, over length-sorted chunks of `chunk` texts
+        (train.encode_chunk by default): (N, H)."""
         tokens = self.tokenize(texts)
-        chunks, inverse = self._chunks([len(t) for t in tokens])
+        chunks, inverse = self._chunks([len(t) for t in tokens], chunk)
         pooled = []
         with autocast(self.device, self.precision):
             for idx in chunks:
@@ -234,24 +235,24 @@ class SharedEmbeddingModel(nn.Module):
 
     def identity_embedding(self, pooled: torch.Tensor) -> torch.Tensor:
         """The embedding the cross-domain loss and metrics see: dims 0:K."""
-        return pooled[:, : self.prefix_dim]  # (N, K)
+        return pooled[:, : self.identity_dim]  # (N, K)
 
     @torch.no_grad()
-    def _encode(self, texts: list[str], which) -> torch.Tensor:
+    def _encode(self, texts: list[str], which, chunk: int | None = None) -> torch.Tensor:
         was_training = self.training
         self.eval()
         try:
-            return which(self.embed(list(texts))).float().cpu()
+            return which(self.embed(list(texts), chunk)).float().cpu()
         finally:
             self.train(was_training)
 
-    def encode(self, texts: list[str], domain: str) -> torch.Tensor:
-        """L2-normalised full embeddings (N, D), on the CPU."""
-        return truncate_normalize(self._encode(texts, self.task_embedding))
+    def encode(self, texts: list[str], domain: str, chunk: int | None = None) -> torch.Tensor:
+        """L2-normalised full embeddings (N, D), on the CPU; chunk: texts per encoder pass."""
+        return truncate_normalize(self._encode(texts, self.task_embedding, chunk))
 
-    def encode_prefix(self, texts: list[str], domain: str) -> torch.Tensor:
+    def encode_prefix(self, texts: list[str], domain: str, chunk: int | None = None) -> torch.Tensor:
         """L2-normalised identity embeddings (N, K): what every cross-domain metric uses."""
-        return truncate_normalize(self._encode(texts, self.identity_embedding))
+        return truncate_normalize(self._encode(texts, self.identity_embedding, chunk))
 
     def encode_at_dim(self, texts: list[str], domain: str, dim: int) -> torch.Tensor:
         """The first `dim` dims of the full embedding, re-normalised (N, dim)."""
@@ -261,13 +262,13 @@ class SharedEmbeddingModel(nn.Module):
 class ProjectionHeadsModel(SharedEmbeddingModel):
     """Shared transformer with a task head (within-domain) and a separate identity head (cross-domain)."""
 
-    def __init__(self, transformer, tokenizer, prefix_dim, matryoshka_dims, max_length, identity_head_dim,
-                 encode_chunk=16, precision="fp32", trainable_layers="all"):
-        super().__init__(transformer, tokenizer, identity_head_dim, matryoshka_dims, max_length, encode_chunk, precision,
+    def __init__(self, transformer, tokenizer, identity_dim, matryoshka_dims, max_length, encode_chunk=16,
+                 precision="fp32", trainable_layers="all"):
+        super().__init__(transformer, tokenizer, identity_dim, matryoshka_dims, max_length, encode_chunk, precision,
                          trainable_layers)
         hidden = transformer.config.hidden_size
         self.task_head = nn.Linear(hidden, hidden)
-        self.identity_head = nn.Linear(hidden, identity_head_dim)
+        self.identity_head = nn.Linear(hidden, identity_dim)
 
     def task_embedding(self, pooled: torch.Tensor) -> torch.Tensor:
         return self.task_head(pooled)  # (N, D)
@@ -285,9 +286,6 @@ def build_model(params) -> SharedEmbeddingModel:
                   precision=resolve_precision(params.train.precision, device),
                   trainable_layers=params.train.trainable_layers)
     torch.manual_seed(params.seed)  # heads and adapter start the same for a seed
-    if m.architecture == "projection_heads":
-        model = ProjectionHeadsModel(transformer, tokenizer, m.prefix_dim, m.matryoshka_dims,
-                                     identity_head_dim=m.identity_head_dim, **common)
-    else:  # matryoshka and adversarial share the model; the adversary lives in the loss
-        model = SharedEmbeddingModel(transformer, tokenizer, m.prefix_dim, m.matryoshka_dims, **common)
+    kind = ProjectionHeadsModel if m.architecture == "projection_heads" else SharedEmbeddingModel  # adversarial: in the loss
+    model = kind(transformer, tokenizer, m.identity_dim, m.matryoshka_dims, **common)
     return model.to(device)
