@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import pandas as pd
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from .baselines import identifiability_ceiling, tfidf_similarity, top1_and_mrr
+from .baselines import identifiability_ceiling, tfidf_similarity
+from .metrics import top1_and_mrr
 from .data.schema import PersonSchema
 from .data.texts import VARIANTS, heldout_phrases, render_dating_profile, render_hiring_resume
 

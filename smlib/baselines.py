@@ -10,7 +10,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from .data.schema import PersonSchema
 from .data.texts import revealed_signature
-from .metrics import ranks_from_similarities
+from .metrics import top1_and_mrr
 
 DEFAULT_NGRAM_RANGES = {"word": (1, 2), "char_wb": (3, 5)}
 
@@ -25,18 +25,6 @@ def tfidf_similarity(dating_texts: Sequence[str], hiring_texts: Sequence[str], a
     dating = vectorizer.transform(dating_texts)  # (N, V), rows L2-normalised
     hiring = vectorizer.transform(hiring_texts)  # (N, V)
     return (dating @ hiring.T).toarray()
-
-
-def true_match_ranks(sim: np.ndarray) -> np.ndarray:
-    """1-based rank of the diagonal entry in each row; ties count against it."""
-    sims = torch.as_tensor(np.asarray(sim, dtype=float))  # (N, N)
-    return ranks_from_similarities(sims, torch.arange(sims.shape[0])).numpy()
-
-
-def top1_and_mrr(sim: np.ndarray) -> tuple[float, float]:
-    """Top-1 accuracy and mean reciprocal rank of the true match in each row."""
-    ranks = true_match_ranks(sim)
-    return float(np.mean(ranks == 1)), float(np.mean(1.0 / ranks))
 
 
 def identifiability_ceiling(people: Sequence[PersonSchema], variant: str) -> float:

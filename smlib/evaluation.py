@@ -16,8 +16,7 @@ from .baselines import (identifiability_ceiling, pair_map_similarity, select_pai
                         tfidf_similarity)
 from .config import DOMAINS, Params, row_order
 from .data import Dataset
-from .metrics import (bootstrap_ci, cka_across_dims, cross_domain_margin, dim_sweep, prefix_variance,
-                      ranks_from_similarities, triplet_accuracy)
+from .metrics import bootstrap_ci, cka_across_dims, dim_sweep, match_summary, prefix_variance, triplet_accuracy
 from .embeddings import truncate_normalize
 
 EMBEDDING_KEYS = ("person_ids", "dating", "hiring", "dating_prefix", "hiring_prefix",
@@ -68,27 +67,27 @@ def identity_space_cka(emb: dict[str, np.ndarray], matryoshka_dims: list[int]) -
 
 
 def retrieval_metrics(sims: torch.Tensor, n_resamples: int, seed: int, prefix: str) -> dict[str, float]:
-    """Top-1, MRR, recall@5/10 (with bootstrap 95% intervals for top-1 and MRR) of the diagonal matches."""
-    ranks = ranks_from_similarities(sims, torch.arange(sims.shape[0], device=sims.device)).double().cpu()  # (N,)
-    top1, rr = (ranks == 1).double(), 1.0 / ranks
-    out = {f"{prefix}top1": top1.mean().item(), f"{prefix}mrr": rr.mean().item(),
-           f"{prefix}recall@5": (ranks <= 5).double().mean().item(),
-           f"{prefix}recall@10": (ranks <= 10).double().mean().item()}
-    for name, values in (("top1", top1), ("mrr", rr)):
-        low, high = bootstrap_ci(values, n_resamples, seed)
+    """Top-1, MRR, recall@5/10 (with bootstrap 95% intervals for top-1 and MRR) of the diagonal matches,
+    and the margin where there are at least two people; all from one metrics.match_summary."""
+    s = match_summary(sims)
+    out = {f"{prefix}top1": s.top1.mean().item(), f"{prefix}mrr": s.reciprocal_rank.mean().item(),
+           f"{prefix}recall@5": s.recall(5).mean().item(), f"{prefix}recall@10": s.recall(10).mean().item()}
+    for name, values in (("top1", s.top1), ("mrr", s.reciprocal_rank)):
+        low, high, method = bootstrap_ci(values.cpu(), n_resamples, seed, with_method=True)
         out[f"{prefix}{name}_ci_low"], out[f"{prefix}{name}_ci_high"] = low, high
+        out[f"{prefix}{name}_ci_bca"] = float(method == "BCa")  # 0: BCa undefined here, percentile interval
     return out
 
 
-def cross_domain_metrics(dating: torch.Tensor, hiring: torch.Tensor, n_resamples: int, seed: int,
+def cross_domain_metrics(dating: torch.Tensor, hiring: torch.Tensor | None, n_resamples: int, seed: int,
                          prefix: str) -> dict[str, float]:
-    """Both directions of cross-domain retrieval for row-aligned dating/hiring embeddings."""
-    sims = truncate_normalize(dating) @ truncate_normalize(hiring).T  # (N, N) dating x hiring
-    ids = torch.arange(sims.shape[0])
+    """Both directions of cross-domain retrieval for row-aligned dating/hiring embeddings (one similarity
+    matrix: hiring -> dating reads its transpose). hiring None: `dating` already is that (N, N) matrix."""
+    sims = dating if hiring is None else truncate_normalize(dating) @ truncate_normalize(hiring).T  # (N, N)
     out = {}
-    for direction, s, (query, gallery) in (("d2h", sims, (dating, hiring)), ("h2d", sims.T, (hiring, dating))):
+    for direction, s in (("d2h", sims), ("h2d", sims.T)):
         out |= retrieval_metrics(s, n_resamples, seed, f"{prefix}{direction}_")
-        out[f"{prefix}{direction}_margin"] = cross_domain_margin(query, gallery, ids)
+        out[f"{prefix}{direction}_margin"] = match_summary(s).margin.mean().item()
     return out
 
 
@@ -164,7 +163,8 @@ def metrics_from_embeddings(emb: dict[str, np.ndarray], matryoshka_dims: list[in
 def recompute_metrics(profile_dir: str | Path, log=print) -> list[dict]:
     """Rewrite metrics.json of every complete run under profile_dir (sweeps included) from its embeddings.npz
     with today's metrics, and its completion record; nothing is retrained. Returns one entry per run: its
-    folder and the metrics that changed (added, removed, or a different value) with old and new values.
+    folder and the metrics that changed (added, removed, or a different value) with old and new values; then one
+    entry per dataset whose reference rows were recomputed from reference_sims.npz (kind "references").
 
     A run that is not complete (record.run_state) is left alone and reported; a corrupted one raises
     RunFolderError naming it before anything of it is rewritten.
@@ -183,7 +183,7 @@ def recompute_metrics(profile_dir: str | Path, log=print) -> list[dict]:
         state, why = run_state(folder, params.hash())
         if state != "done":
             log(f"{folder}: skipped, not a complete run ({why})")
-            report.append({"run": str(folder), "skipped": why, "changed": {}})
+            report.append({"run": str(folder), "kind": "run", "skipped": why, "changed": {}})
             continue
         emb = load_embeddings(folder / "embeddings.npz")
         new = metrics_from_embeddings(emb, params.model.matryoshka_dims, params.eval.bootstrap_resamples, params.seed)
@@ -198,8 +198,50 @@ def recompute_metrics(profile_dir: str | Path, log=print) -> list[dict]:
             tmp.replace(path)
             write_completion(folder, params.hash())
         log(f"{folder}: {len(changed)} metric(s) changed" + (f" ({', '.join(changed)})" if changed else ""))
-        report.append({"run": str(folder), "changed": changed})
+        report.append({"run": str(folder), "kind": "run", "changed": changed})
+    for path in sorted(Path(profile_dir).glob("*/seed*/references.json")):
+        report.append(_recompute_references(path, log))
     return report
+
+
+def _recompute_references(path: Path, log) -> dict:
+    """Recompute the retrieval metrics of a dataset's reference rows from reference_sims.npz (every matcher saved
+    there; for zero_shot only its prefix_* keys, the rest of its row needs embeddings that are not kept), with
+    the eval params of a run of that dataset. Rows without saved similarities (chance, ceiling) stay as they are."""
+    from .config import params_from_dict
+    from .record import RunFolderError
+
+    runs = sorted(path.parent.glob("*/metrics.json"))
+    sims_path = path.parent / "reference_sims.npz"
+    if not runs or not sims_path.exists():
+        log(f"{path}: skipped ({'no run of this dataset to take eval params from' if not runs else 'no reference_sims.npz'})")
+        return {"run": str(path), "kind": "references", "skipped": "no eval params or similarities", "changed": {}}
+    try:
+        saved = json.loads(path.read_text())
+        params = params_from_dict(json.loads(runs[0].read_text())["params"])
+        with np.load(sims_path) as z:
+            sims = {k: torch.from_numpy(z[k]) for k in z.files if k != "person_ids"}
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, OSError) as e:
+        raise RunFolderError(f"{path} or its similarities are corrupted ({e}); nothing of it was rewritten") from None
+    changed = {}
+    for row in saved["rows"]:
+        name = row["condition"]
+        if name not in sims:
+            continue
+        if name == "zero_shot":
+            new = cross_domain_metrics(sims[name], None, params.eval.bootstrap_resamples, params.seed, "prefix_")
+        else:
+            new = _from_similarity(sims[name], params)
+        for k, v in new.items():
+            if not _same(row.get(k), v):
+                changed[f"{name}.{k}"] = (row.get(k), v)
+            row[k] = v
+    if changed:
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(saved, indent=2, sort_keys=True))
+        tmp.replace(path)
+    log(f"{path}: {len(changed)} reference value(s) changed")
+    return {"run": str(path), "kind": "references", "changed": changed}
 
 
 def _same(a, b) -> bool:
@@ -437,11 +479,8 @@ def hardest_misses(emb: dict, dataset, k: int = 5) -> pd.DataFrame:
     """The k dating queries whose true résumé ranks worst on the identity prefix, with the texts."""
     dating, hiring = embedding_pair(emb, "prefix")
     ids = np.asarray(emb["person_ids"]).tolist()
-    sims = truncate_normalize(dating) @ truncate_normalize(hiring).T  # (N, N)
-    ranks = ranks_from_similarities(sims, torch.arange(len(ids)))  # (N,)
-    wrong = sims.clone()
-    wrong.fill_diagonal_(float("-inf"))
-    best_sim, best_row = wrong.max(dim=1)  # (N,), (N,)
+    s = match_summary(truncate_normalize(dating) @ truncate_normalize(hiring).T)  # (N, N) dating x hiring
+    sims, ranks, (best_sim, best_row) = s.sims, s.ranks, s.best_wrong
     rows = []
     for i in range(len(ids)):
         pid, other = ids[i], ids[int(best_row[i])]

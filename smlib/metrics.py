@@ -6,6 +6,7 @@ Rows of a dating and a hiring matrix are aligned by person (row i of both is the
 
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -56,33 +57,97 @@ def ranks_from_similarities(sims: torch.Tensor, targets: torch.Tensor) -> torch.
     return 1 + greater + equal_others  # (N,)
 
 
+@dataclass
+class MatchSummary:
+    """Where each query's true match stands in the gallery, from one (N, M) similarity matrix.
+
+    Every retrieval number (top-1, MRR, recall@k, margin) and the rank histograms and hardest misses are
+    read off this one summary, so they all share ranks_from_similarities' pessimistic tie rule.
+    """
+
+    sims: torch.Tensor  # (N, M)
+    targets: torch.Tensor  # (N,) the true match's column
+    ranks: torch.Tensor  # (N,) 1-based rank of the true match
+
+    @property
+    def top1(self) -> torch.Tensor:
+        """(N,) 1.0 where the true match ranks first."""
+        return (self.ranks == 1).double()
+
+    @property
+    def reciprocal_rank(self) -> torch.Tensor:
+        return 1.0 / self.ranks.double()  # (N,)
+
+    def recall(self, k: int) -> torch.Tensor:
+        """(N,) 1.0 where the true match is among the top k."""
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        return (self.ranks <= k).double()
+
+    @property
+    def true_similarity(self) -> torch.Tensor:
+        return self.sims.gather(1, self.targets[:, None]).squeeze(1)  # (N,)
+
+    @property
+    def best_wrong(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(similarity, column) of each query's most similar wrong gallery row."""
+        if self.sims.shape[1] < 2:
+            raise ValueError("a wrong match needs at least two gallery rows")
+        wrong = self.sims.scatter(1, self.targets[:, None], float("-inf"))  # (N, M)
+        best = wrong.max(dim=1)
+        return best.values, best.indices  # (N,), (N,)
+
+    @property
+    def margin(self) -> torch.Tensor:
+        """(N,) similarity to the true match minus the best similarity to a wrong one."""
+        return self.true_similarity - self.best_wrong[0]
+
+
+def match_summary(sims, targets=None) -> MatchSummary:
+    """The MatchSummary of a similarity matrix (tensor or array); targets default to the diagonal (row i <-> column i)."""
+    sims = torch.as_tensor(sims)
+    if sims.dim() != 2:
+        raise ValueError(f"similarities must be 2-d (queries, gallery), got shape {tuple(sims.shape)}")
+    targets = torch.arange(sims.shape[0], device=sims.device) if targets is None else targets
+    return MatchSummary(sims, targets, ranks_from_similarities(sims, targets))
+
+
+def summarize_matches(query: torch.Tensor, gallery: torch.Tensor, query_ids, gallery_ids,
+                      dim: int | None = None) -> MatchSummary:
+    """The MatchSummary of cosine retrieval from query rows to the gallery row with the same id (first dim columns)."""
+    sims = _similarities(query, gallery, dim)  # (N, M)
+    targets = torch.tensor(_match_indices(query_ids, gallery_ids, query.shape[0], gallery.shape[0]), device=sims.device)
+    return match_summary(sims, targets)
+
+
+def top1_and_mrr(sims) -> tuple[float, float]:
+    """Top-1 accuracy and mean reciprocal rank of the diagonal match in each row of a similarity matrix."""
+    s = match_summary(torch.as_tensor(sims, dtype=torch.float64) if not torch.is_tensor(sims) else sims)
+    return s.top1.mean().item(), s.reciprocal_rank.mean().item()
+
+
 def true_match_ranks(query: torch.Tensor, gallery: torch.Tensor, query_ids, gallery_ids) -> torch.Tensor:
     """1-based rank of each query's true match (same id) in the gallery, ties counted pessimistically."""
-    sims = _similarities(query, gallery)  # (N, M)
-    targets = torch.tensor(
-        _match_indices(query_ids, gallery_ids, query.shape[0], gallery.shape[0]), device=sims.device
-    )  # (N,)
-    return ranks_from_similarities(sims, targets)  # (N,)
+    return summarize_matches(query, gallery, query_ids, gallery_ids).ranks  # (N,)
 
 
 def per_query_top1(query: torch.Tensor, gallery: torch.Tensor, query_ids, gallery_ids) -> torch.Tensor:
     """1.0 where the query's true match ranks first, else 0.0."""
-    return (true_match_ranks(query, gallery, query_ids, gallery_ids) == 1).double()  # (N,)
+    return summarize_matches(query, gallery, query_ids, gallery_ids).top1  # (N,)
 
 
 def per_query_reciprocal_rank(
     query: torch.Tensor, gallery: torch.Tensor, query_ids, gallery_ids
 ) -> torch.Tensor:
     """1 / rank of each query's true match."""
-    return 1.0 / true_match_ranks(query, gallery, query_ids, gallery_ids).double()  # (N,)
+    return summarize_matches(query, gallery, query_ids, gallery_ids).reciprocal_rank  # (N,)
 
 
 def recall_at_k(query: torch.Tensor, gallery: torch.Tensor, query_ids, gallery_ids, k: int) -> float:
     """Fraction of queries whose true match is among the top k gallery rows by cosine."""
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    ranks = true_match_ranks(query, gallery, query_ids, gallery_ids)  # (N,)
-    return (ranks <= k).double().mean().item()
+    return summarize_matches(query, gallery, query_ids, gallery_ids).recall(k).mean().item()
 
 
 def mrr(query: torch.Tensor, gallery: torch.Tensor, query_ids, gallery_ids) -> float:
@@ -116,9 +181,7 @@ def cross_domain_accuracy(
 ) -> float:
     """Top-1 accuracy of dating -> hiring retrieval on the first prefix_dim columns (all when None)."""
     _check_aligned(dating, hiring)
-    sims = _similarities(dating, hiring, prefix_dim)  # (N, N)
-    targets = torch.tensor(_match_indices(person_ids, person_ids, *sims.shape), device=sims.device)  # (N,)
-    return (ranks_from_similarities(sims, targets) == 1).double().mean().item()
+    return summarize_matches(dating, hiring, person_ids, person_ids, prefix_dim).top1.mean().item()
 
 
 def per_query_margin(
@@ -128,11 +191,7 @@ def per_query_margin(
     _check_aligned(dating, hiring)
     if dating.shape[0] < 2:
         raise ValueError("a margin needs at least two people")
-    sims = _similarities(dating, hiring, prefix_dim)  # (N, N)
-    targets = torch.tensor(_match_indices(person_ids, person_ids, *sims.shape), device=sims.device)  # (N,)
-    true = sims.gather(1, targets[:, None]).squeeze(1)  # (N,)
-    wrong = sims.scatter(1, targets[:, None], float("-inf"))  # (N, N)
-    return true - wrong.max(dim=1).values  # (N,)
+    return summarize_matches(dating, hiring, person_ids, person_ids, prefix_dim).margin  # (N,)
 
 
 def cross_domain_margin(
@@ -176,18 +235,31 @@ def prefix_variance(embeddings: torch.Tensor, prefix_dim: int) -> float:
     return z.var(dim=0).sum().item()
 
 
-def bootstrap_ci(per_query_values, n_resamples: int, seed: int, alpha: float = 0.05) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean, resampling query people with a fixed seed."""
+def bootstrap_ci(per_query_values, n_resamples: int, seed: int, alpha: float = 0.05,
+                 with_method: bool = False):
+    """Bootstrap interval of the mean over query people (scipy.stats.bootstrap, fixed seed): BCa, which corrects
+    the bias and skew of a mean near 0 or 1, where it is defined; the percentile interval where BCa is not
+    (e.g. every value equal, or a single person). Returns (low, high), or (low, high, "BCa"/"percentile")."""
+    import warnings
+
+    from scipy import stats
+
     if isinstance(per_query_values, torch.Tensor):
         per_query_values = per_query_values.detach().cpu().double().numpy()
     values = np.asarray(per_query_values, dtype=np.float64)  # (N,)
     if values.ndim != 1 or values.size == 0:
         raise ValueError(f"per_query_values must be a non-empty 1-d sequence, got shape {values.shape}")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, values.size, size=(n_resamples, values.size))  # (R, N)
-    means = values[idx].mean(axis=1)  # (R,)
-    low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
-    return float(low), float(high)
+    if np.ptp(values) == 0:  # no spread: every resample has the same mean; BCa is undefined
+        return (float(values[0]), float(values[0])) + (("percentile",) if with_method else ())
+    for method in ("BCa", "percentile"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scipy warns on degenerate data; a NaN bound is handled below
+            res = stats.bootstrap((values,), np.mean, n_resamples=n_resamples, confidence_level=1 - alpha,
+                                  method=method, rng=np.random.default_rng(seed), vectorized=True)
+        low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+        if np.isfinite(low) and np.isfinite(high):
+            return (low, high) + ((method,) if with_method else ())
+    raise ValueError("the bootstrap interval is undefined for these values")
 
 
 def dim_sweep(dating: torch.Tensor, hiring: torch.Tensor, dims: int | Sequence[int]) -> pd.DataFrame:

@@ -502,8 +502,10 @@ def main(argv=None) -> int:
                 raise RunFolderError(f"{profile_dir}: no such record (check --out and --profile)")
             with StudyLock(profile_dir):
                 report = recompute_metrics(profile_dir)
-            changed = sum(bool(r["changed"]) for r in report)
-            print(f"{len(report)} runs read, {changed} rewritten")
+            runs = [r for r in report if r["kind"] == "run"]
+            refs = [r for r in report if r["kind"] == "references"]
+            print(f"{len(runs)} runs read, {sum(bool(r['changed']) for r in runs)} rewritten; {len(refs)} reference "
+                  f"files read, {sum(bool(r['changed']) for r in refs)} rewritten")
             write_results_table(profile_dir)
             return 0
         if args.table_only:

@@ -19,19 +19,6 @@ TABLE_METRICS = ("prefix_d2h_top1", "prefix_h2d_top1", "prefix_d2h_mrr", "full_d
                  "triplet_acc_dating", "triplet_acc_hiring", "prefix_variance_dating", "cka@64")
 INTERVAL_METRICS = ("prefix_top1", "triplet_acc_dating", "triplet_acc_hiring", "cka@64")  # the headline intervals
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
-LATEX_ESCAPES = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-    "±": r"$\pm$",
-}
 
 
 def results_frame(records: Sequence[dict]) -> pd.DataFrame:
@@ -99,34 +86,17 @@ def _display_columns(summary: pd.DataFrame) -> list[str]:
     ]
 
 
-def _latex_escape(text: str) -> str:
-    """Escape LaTeX special characters (and turn ± into $\\pm$)."""
-    return "".join(LATEX_ESCAPES.get(char, char) for char in str(text))
-
-
 def to_latex(summary: pd.DataFrame, path: str | Path, caption: str, label: str) -> str:
-    """Write the summary as a booktabs LaTeX table to path and return the LaTeX."""
+    """Write the summary as a booktabs LaTeX table (pandas' Styler: escaped cells and headers) and return it."""
+    from pandas.io.formats.style_render import _escape_latex  # the escaper Styler uses for cells, for the caption
+
     columns = _display_columns(summary)
     n_keys = sum(column in ("variant", "condition") for column in columns)
-    alignment = "l" * n_keys + "r" * (len(columns) - n_keys)
-    lines = [
-        r"\begin{table}[t]",
-        r"\centering",
-        rf"\caption{{{_latex_escape(caption)}}}",
-        rf"\label{{{label}}}",
-        rf"\begin{{tabular}}{{{alignment}}}",
-        r"\toprule",
-        " & ".join(_latex_escape(column) for column in columns) + r" \\",
-        r"\midrule",
-    ]
-    previous_variant = None
-    for _, row in summary.iterrows():
-        if previous_variant is not None and row.get("variant") != previous_variant:
-            lines.append(r"\midrule")
-        previous_variant = row.get("variant")
-        lines.append(" & ".join(_latex_escape(row[column]) for column in columns) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-    latex = "\n".join(lines) + "\n"
+    styler = (summary[columns].style.hide(axis="index").format(escape="latex")
+              .format_index(escape="latex", axis=1))
+    latex = styler.to_latex(caption=_escape_latex(caption), label=label, hrules=True, position="t",
+                            position_float="centering", column_format="l" * n_keys + "r" * (len(columns) - n_keys))
+    latex = latex.replace("±", r"$\pm$")
     Path(path).write_text(latex, encoding="utf-8")
     return latex
 

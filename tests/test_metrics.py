@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -238,3 +239,28 @@ def test_paired_bootstrap_covers_zero_for_identical_methods_and_excludes_it_for_
         metrics.paired_bootstrap_diff(a, a[:2])
     with pytest.raises(ValueError, match="finite"):
         metrics.paired_bootstrap_diff([float("nan")], [0.0])
+
+
+def test_bootstrap_ci_is_bca_where_defined_and_percentile_where_not():
+    from scipy import stats
+
+    near_zero = np.r_[np.ones(2), np.zeros(148)]  # top-1 near 0: where percentile intervals are poor
+    low, high, method = metrics.bootstrap_ci(near_zero, 2000, seed=0, with_method=True)
+    assert method == "BCa" and 0 <= low < 2 / 150 < high
+    ref = stats.bootstrap((near_zero,), np.mean, n_resamples=2000, method="BCa", rng=np.random.default_rng(0))
+    assert (low, high) == pytest.approx((ref.confidence_interval.low, ref.confidence_interval.high))
+    assert metrics.bootstrap_ci(np.zeros(150), 2000, seed=0, with_method=True) == (0.0, 0.0, "percentile")
+    assert metrics.bootstrap_ci([0.25], 100, seed=0, with_method=True) == (0.25, 0.25, "percentile")
+
+
+def test_every_retrieval_number_comes_from_one_match_summary():
+    sims = torch.tensor([[0.9, 0.1, 0.9], [0.2, 0.5, 0.7], [0.3, 0.8, 0.6]])  # row 0 ties its match
+    s = metrics.match_summary(sims)
+    assert s.ranks.tolist() == [2, 2, 2]  # a tie counts against the true match
+    assert s.top1.tolist() == [0, 0, 0] and s.recall(2).tolist() == [1, 1, 1]
+    assert s.margin.tolist() == pytest.approx([0.0, -0.2, -0.2])
+    assert s.best_wrong[1].tolist() == [2, 2, 1]
+    from smlib.evaluation import retrieval_metrics
+
+    m = retrieval_metrics(sims, 100, 0, "")
+    assert m["top1"] == 0 and m["mrr"] == pytest.approx(0.5) and m["recall@5"] == 1

@@ -7,7 +7,8 @@ import pytest
 from conftest import assert_reveals_traits
 
 from smlib.audit import audit_table, content_tokens, leakage_audit
-from smlib.baselines import identifiability_ceiling, tfidf_similarity, top1_and_mrr, true_match_ranks
+from smlib.baselines import identifiability_ceiling, tfidf_similarity
+from smlib.metrics import match_summary, top1_and_mrr
 from smlib.data.people import generate_people
 from smlib.data.schema import BIG_FIVE, CAREERS, CITIES, CORE_VALUES
 from smlib.data.texts import (
@@ -133,7 +134,7 @@ def test_disjoint_texts_reveal_the_shared_attributes(people, disjoint_texts):
 
 def test_true_match_ranks_and_metrics():
     sim = np.array([[0.9, 0.1, 0.2], [0.5, 0.5, 0.1], [0.3, 0.8, 0.2]])
-    assert true_match_ranks(sim).tolist() == [1, 2, 3]
+    assert match_summary(sim).ranks.tolist() == [1, 2, 3]
     top1, mrr = top1_and_mrr(sim)
     assert top1 == pytest.approx(1 / 3)
     assert mrr == pytest.approx((1 + 1 / 2 + 1 / 3) / 3)

@@ -7,7 +7,8 @@ import scipy.sparse as sp
 
 from conftest import fast_params
 from smlib import evaluation
-from smlib.baselines import pair_map_similarity, select_pair_map, select_tfidf_map, top1_and_mrr, train_pair_map
+from smlib.baselines import pair_map_similarity, select_pair_map, select_tfidf_map, train_pair_map
+from smlib.metrics import top1_and_mrr
 from smlib.models import build_model
 
 
@@ -144,7 +145,7 @@ def test_trained_reference_rows_learn_only_from_training_people(smoke_dataset, m
 
 
 def test_reference_similarities_are_saved_and_reproduce_the_rows(smoke_dataset, tmp_path):
-    from smlib.baselines import top1_and_mrr as t1
+    from smlib.metrics import top1_and_mrr as t1
 
     params = fast_params("v3_contrastive")
     sims, selection = {}, {}
