@@ -304,7 +304,7 @@ def other_metrics(metrics: dict, name: str) -> pd.DataFrame:
     shown = {f"{space}_{d}_{m}" for space in ("prefix", "full") for d in ("d2h", "h2d")
              for m in ("top1", "mrr", "recall@5", "recall@10", "margin", "top1_ci_low", "top1_ci_high",
                        "mrr_ci_low", "mrr_ci_high")}
-    return pd.Series({k: v for k, v in metrics.items() if k not in shown}, name=name, dtype=float).to_frame()
+    return pd.Series({k: v for k, v in metrics.items() if k not in shown}, name=name, dtype=object).to_frame()
 
 
 def reference_table(rows: list[dict]) -> pd.DataFrame:

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-from .config import DOMAINS, PROPOSED, REFERENCE_ROWS, ordered_variants, row_order, sweep_run_name
+from .config import DOMAINS, PROPOSED, REFERENCE_ROWS, is_sweep_run, ordered_variants, row_order, sweep_run_name
 from .data.schema import BIG_FIVE
 from .data.texts import HIGH_SCORE, LOW_SCORE, TEMPLATE_NAMES, template_name
 from .evaluation import embedding_pair, slider_frame
@@ -22,6 +23,15 @@ from .metrics import seed_interval, true_match_ranks
 from .tables import summarize
 
 LOSS_COLUMNS = ("within", "cross", "adversarial", "total")
+# how a metric key reads on an axis (a key not listed is shown as it is)
+METRIC_LABELS = {"prefix_top1": "identity top-1 (mean of both directions)",
+                 "prefix_d2h_top1": "identity top-1, dating -> hiring", "prefix_h2d_top1": "identity top-1, hiring -> dating",
+                 "prefix_d2h_mrr": "identity MRR, dating -> hiring", "full_d2h_top1": "full-embedding top-1, dating -> hiring",
+                 "triplet_acc_dating": "dating triplet accuracy", "triplet_acc_hiring": "hiring triplet accuracy"}
+
+
+def metric_label(key: str) -> str:
+    return METRIC_LABELS.get(key, key)
 DOMAIN_COLORS = {"dating": "tab:red", "hiring": "tab:blue"}
 REFERENCE_COLORS = {"chance": "grey", "tfidf": "tab:orange", "tfidf_trained_word": "goldenrod",
                     "tfidf_trained_char": "tab:brown", "zero_shot": "tab:purple", "frozen_probe": "tab:pink",
@@ -47,6 +57,23 @@ class FigureFolder:
         return fig
 
 
+def show_table(frame: pd.DataFrame, decimals: int = 4):
+    """A table as a notebook should show it (a pandas Styler): text left-aligned and wrapped, whole numbers
+    without decimals, floats to `decimals` places, missing values as '-'."""
+    def cell(v):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+            return "-" if v is None else str(v)
+        if isinstance(v, (int, np.integer)):
+            return f"{int(v):d}"
+        return "-" if np.isnan(v) else f"{v:.{decimals}f}"
+
+    text = [c for c in frame.columns if frame[c].map(lambda v: isinstance(v, str)).all()]
+    styler = frame.style.format(cell)
+    if text:
+        styler = styler.set_properties(subset=text, **{"text-align": "left", "white-space": "pre-wrap"})
+    return styler
+
+
 def save(fig: Figure, path: str | Path) -> Path:
     """Write a figure as PNG (dpi 120), creating parent folders; returns the path."""
     path = Path(path)
@@ -58,7 +85,7 @@ def save(fig: Figure, path: str | Path) -> Path:
 # ----------------------------------------------------------------------------------------------- data
 def attribute_distributions(people) -> Figure:
     """Age, height by sex, the Big Five (with level cuts) and career counts of a population."""
-    fig, axes = _figure(2, 4, 18, 8)
+    fig, axes = _figure(3, 3, 10, 9)  # ~1000 px wide: legible where a notebook shows it
     ax = axes[0, 0]
     ax.hist([p.age for p in people], bins=np.arange(21.5, 46.5, 1), color="tab:gray")
     ax.set(title="Age", xlabel="age (years)", ylabel="people")
@@ -68,13 +95,13 @@ def attribute_distributions(people) -> Figure:
                 color=color, label=sex)
     ax.set(title="Height by sex", xlabel="height (inches)", ylabel="people")
     ax.legend()
-    for ax, trait in zip([axes[0, 2], axes[0, 3], axes[1, 0], axes[1, 1], axes[1, 2]], BIG_FIVE):
+    for ax, trait in zip([axes[0, 2], axes[1, 0], axes[1, 1], axes[1, 2], axes[2, 0]], BIG_FIVE):
         ax.hist([getattr(p, trait) for p in people], bins=np.linspace(0, 100, 21), color="tab:green")
         for cut in (LOW_SCORE, HIGH_SCORE):
             ax.axvline(cut, color="black", linestyle="--", linewidth=1)
-        ax.set(title=trait.capitalize(), xlabel=f"score (levels: low < {LOW_SCORE} <= mid < {HIGH_SCORE} <= high)",
-               ylabel="people")
-    ax = axes[1, 3]
+        ax.set(title=f"{trait.capitalize()} (cuts {LOW_SCORE}, {HIGH_SCORE})", xlabel="score", ylabel="people")
+    axes[2, 2].set_axis_off()
+    ax = axes[2, 1]
     careers = Counter(p.career for p in people).most_common()[::-1]
     ax.barh([c for c, _ in careers], [n for _, n in careers], color="tab:cyan")
     ax.set(title="Careers", xlabel="people", ylabel="career")
@@ -91,8 +118,9 @@ def template_usage(people, variant: str, seed: int, held_out_ids=()) -> Figure:
     held = set(held_out_ids)
     names = {dom: [template_name(p, dom, variant, seed, p.person_id in held) for p in people] for dom in DOMAINS}
     labels = {dom: list(TEMPLATE_NAMES[dom]) + sorted(set(names[dom]) - set(TEMPLATE_NAMES[dom])) for dom in DOMAINS}
-    fig, axes = _figure(1, 3, 18, 5)
-    for ax, dom in zip(axes[0], DOMAINS):
+    fig = Figure(figsize=(10, 9), layout="constrained")
+    grid = fig.subplot_mosaic([["dating", "hiring"], ["pairs", "pairs"]], height_ratios=[1, 1.4])
+    for ax, dom in ((grid["dating"], "dating"), (grid["hiring"], "hiring")):
         counts = Counter(names[dom])
         ax.barh(labels[dom][::-1], [counts[n] for n in labels[dom][::-1]], color=DOMAIN_COLORS[dom])
         ax.set(title=f"{dom.capitalize()} templates", xlabel="people", ylabel="template")
@@ -100,10 +128,9 @@ def template_usage(people, variant: str, seed: int, held_out_ids=()) -> Figure:
                      pd.Categorical(names["hiring"], labels["hiring"]), dropna=False)
     import seaborn as sns  # only this figure needs it; importing it costs ~1 s per notebook
 
-    sns.heatmap(co, ax=axes[0, 2], annot=True, fmt="d", cmap="Blues", cbar=False)
+    sns.heatmap(co, ax=grid["pairs"], annot=True, fmt="d", cmap="Blues", cbar=False)
     how = "fixed by person_id" if variant == "verbatim" else "seeded random"
-    axes[0, 2].set(title=f"Template pairs ({how})", xlabel="hiring template",
-                   ylabel="dating template")
+    grid["pairs"].set(title=f"Template pairs ({how})", xlabel="hiring template", ylabel="dating template")
     fig.suptitle(f"Template usage, {variant} variant, seed {seed}, {len(people)} people")
     return fig
 
@@ -129,21 +156,27 @@ def token_lengths(texts_by_domain: dict[str, list[str]], tokenizer, max_length: 
 
 
 # ------------------------------------------------------------------------------------------- training
+def _window(n: int) -> int:
+    """Rolling-mean window for n points: about 5% of them, at least 3 (fewer only when there are fewer points)."""
+    return min(n, max(3, n // 20)) if n else 1
+
+
 def _rolling(values: pd.Series) -> pd.Series:
-    """A centred rolling mean over about 5% of the points."""
-    return values.rolling(max(1, len(values) // 20), min_periods=1, center=True).mean()
+    """A centred rolling mean over _window(len(values)) points."""
+    return values.rolling(_window(len(values)), min_periods=1, center=True).mean()
 
 
 def training_curves(history: pd.DataFrame) -> Figure:
     """Loss components (raw and smoothed), validation prefix top-1, learning rates and throughput against the step."""
-    fig, axes = _figure(1, 4, 22, 4.5)
+    fig, axes = _figure(2, 2, 11, 8)
     ax = axes[0, 0]
     for i, col in enumerate(c for c in LOSS_COLUMNS if c in history.columns):
         rows = history[["step", col]].dropna()
         color = f"C{i}"
         ax.plot(rows["step"], rows[col], color=color, alpha=0.25, linewidth=0.8)
         ax.plot(rows["step"], _rolling(rows[col]), color=color, label=col)
-    ax.set(title="Loss components (faint: per step; solid: rolling mean)", xlabel="step", ylabel="loss")
+    ax.set(title=f"Loss components (faint: per step; solid: mean of {_window(len(history))} steps)", xlabel="step",
+           ylabel="loss")
     ax.legend()
     ax = axes[0, 1]
     if "val_top1" in history.columns and history["val_top1"].notna().any():
@@ -160,13 +193,13 @@ def training_curves(history: pd.DataFrame) -> Figure:
     else:
         ax.text(0.5, 0.5, "no validation checks\n(train.eval_every is null)", ha="center", va="center")
         ax.set(title="Validation prefix top-1", xticks=[], yticks=[])
-    ax = axes[0, 2]
+    ax = axes[1, 0]
     ax.plot(history["step"], history["lr"], color="tab:green", label="encoder (train.lr)")
     if "head_lr" in history.columns and history["head_lr"].notna().any():
         ax.plot(history["step"], history["head_lr"], color="tab:olive", label="heads (train.head_lr)")
     ax.set(title="Learning rates", xlabel="step", ylabel="lr", yscale="log")
     ax.legend()
-    ax = axes[0, 3]
+    ax = axes[1, 1]
     ax.plot(history["step"], history["texts_per_s"], color="tab:gray", alpha=0.3, linewidth=0.8)
     ax.plot(history["step"], _rolling(history["texts_per_s"]), color="tab:gray")
     ax.set(title=f"Throughput (median {history['texts_per_s'].median():.1f} texts/s)", xlabel="step",
@@ -189,11 +222,17 @@ def rank_histograms(emb: dict) -> Figure:
             ax = axes[r, c]
             ax.hist(ranks, bins=bins, color=DOMAIN_COLORS[DOMAINS[c]])
             ax.set_xscale("log")
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no 2.5 ticks
             ax.set(title=f"{kind} ({q.shape[1]}-d), {name}: top-1 {np.mean(ranks == 1):.2f}, "
                          f"median rank {np.median(ranks):.0f}",
                    xlabel=f"rank of the true match (1..{n}, log)", ylabel="queries")
     fig.suptitle(f"Rank of the true match among {n} validation people")
     return fig
+
+
+def without_sweeps(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of conditions and reference matchers, not of sweep points (those have sweep_curve)."""
+    return frame[~frame["condition"].map(is_sweep_run).astype(bool)]
 
 
 def top1_with_ci(frame: pd.DataFrame, metric: str = "prefix_top1") -> Figure:
@@ -204,8 +243,9 @@ def top1_with_ci(frame: pd.DataFrame, metric: str = "prefix_top1") -> Figure:
     """
     if metric not in frame.columns and metric == "prefix_top1" and "prefix_d2h_top1" in frame.columns:
         metric = "prefix_d2h_top1"  # an older record without the mean of both directions
-    variants = list(dict.fromkeys(frame["variant"]))
-    fig, axes = _figure(1, len(variants), 7 * len(variants), 5, sharey=True)
+    frame = without_sweeps(frame)
+    variants = ordered_variants(frame["variant"])
+    fig, axes = _figure(1, len(variants), 6.5 * len(variants), 4.5, sharey=True)
     boot = [c for c in (f"{metric}_ci_low", f"{metric}_ci_high") if c in frame.columns]
     stats = summarize(frame.dropna(subset=[metric]), [metric])
     if boot:  # one seed: the run's own bootstrap interval
@@ -231,20 +271,25 @@ def top1_with_ci(frame: pd.DataFrame, metric: str = "prefix_top1") -> Figure:
                        label="single seeds")
         for ref in (r for r in REFERENCE_ROWS if r in s.index):
             value = s.loc[ref, f"{metric}_mean"]
-            ax.axhline(value, color=REFERENCE_COLORS[ref], linestyle="--", linewidth=1.2, label=f"{ref} ({value:.2f})")
+            if ref == "ceiling":  # a wide pale band, so a reference line at the ceiling still shows on top of it
+                ax.axhline(value, color=REFERENCE_COLORS[ref], linewidth=6, alpha=0.2, label=f"{ref} ({value:.2f})")
+            else:
+                ax.axhline(value, color=REFERENCE_COLORS[ref], linestyle="--", linewidth=1.2, label=f"{ref} ({value:.2f})")
         ax.set_xticks(x, trained, rotation=30, ha="right")
         bars = f"95% t-interval over {n_seeds} seeds" if n_seeds > 1 else "95% bootstrap interval, one seed"
-        ax.set(title=f"{variant}: {metric}\n(bars: mean; error bars: {bars})", xlabel="condition", ylabel=metric)
-        ax.legend(fontsize=8, loc="best")
+        ax.set(title=f"{variant}: {metric_label(metric)}\n(bars: mean; error bars: {bars})", xlabel="condition",
+               ylabel=metric_label(metric))
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes: it covers no bar
     return fig
 
 
 def cka_vs_dim(frame: pd.DataFrame, prefix_dim: int = 64) -> Figure:
     """Linear CKA between dating and hiring embeddings at each Matryoshka dim: mean over seeds, 95% t-band."""
+    frame = without_sweeps(frame)
     cols = sorted((c for c in frame.columns if c.startswith("cka@")), key=lambda c: int(c.split("@")[1]))
     dims = [int(c.split("@")[1]) for c in cols]
-    variants = list(dict.fromkeys(frame["variant"]))
-    fig, axes = _figure(1, len(variants), 7 * len(variants), 5, sharey=True)
+    variants = ordered_variants(frame["variant"])
+    fig, axes = _figure(1, len(variants), 5.5 * len(variants), 4.5, sharey=True)
     stats = summarize(frame, cols)
     for ax, variant in zip(axes[0], variants):
         v = stats[stats["variant"] == variant].set_index("condition")
@@ -265,7 +310,7 @@ def cka_vs_dim(frame: pd.DataFrame, prefix_dim: int = 64) -> Figure:
         band = f"mean over {n_seeds} seeds, band: 95% t-interval" if n_seeds > 1 else "one seed"
         ax.set(title=f"{variant}: dating-hiring CKA by prefix dim\n({band})", xlabel="prefix dim d (log2)",
                ylabel="linear CKA")
-        ax.legend(fontsize=8)
+    axes[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # one legend, beside: covers no line
     return fig
 
 
@@ -277,7 +322,7 @@ def learning_curves(histories: pd.DataFrame, column: str = "val_top1", reference
     """
     checked = histories.dropna(subset=[column]) if column in histories.columns else histories.iloc[:0]
     variants = ordered_variants(histories["variant"])
-    fig, axes = _figure(1, len(variants), 7 * len(variants), 5, sharey=True)
+    fig, axes = _figure(1, len(variants), 5.5 * len(variants), 4.5, sharey=True)
     for ax, variant in zip(axes[0], variants):
         v = checked[checked["variant"] == variant]
         if v.empty:
@@ -315,9 +360,9 @@ def _pca2(x: np.ndarray) -> np.ndarray:
 
 def prefix_projection(embs: dict[str, dict], max_points: int = 150, n_links: int = 30, title: str = "") -> Figure:
     """2-D PCA of dating and hiring identity prefixes per condition, the same person's two points linked."""
-    ncols = min(4, len(embs))
+    ncols = min(3, len(embs))
     nrows = -(-len(embs) // ncols)
-    fig, axes = _figure(nrows, ncols, 4.5 * ncols, 4.2 * nrows)
+    fig, axes = _figure(nrows, ncols, 3.4 * ncols, 3.3 * nrows)  # at most ~1000 px wide
     for ax in axes.flat[len(embs):]:
         ax.set_axis_off()
     for ax, (cond, emb) in zip(axes.flat, embs.items()):
@@ -406,7 +451,7 @@ def gallery_curves(curves: pd.DataFrame) -> Figure:
     """Prefix top-1 against gallery size (from analysis.gallery_curves): mean over seeds with a 95% t-band;
     conditions solid, reference matchers dashed."""
     variants = ordered_variants(curves["variant"])
-    fig, axes = _figure(1, len(variants), 7 * len(variants), 5, sharey=True)
+    fig, axes = _figure(1, len(variants), 5.5 * len(variants), 4.5, sharey=True)
     for ax, variant in zip(axes[0], variants):
         v = curves[curves["variant"] == variant]
         n_seeds = int(v["seed"].nunique())

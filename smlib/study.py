@@ -79,6 +79,17 @@ def finished(folder: Path, params_hash: str) -> bool:
 DEFAULT_CELL_TIMEOUT = 7200  # seconds one notebook cell may run before its run is failed (--cell-timeout)
 
 
+def nb_path(path: Path) -> str:
+    """A path as a notebook parameter: relative to notebooks/ (where the notebooks run) when it lies inside the
+    repository, so an executed record names no machine's folders; absolute otherwise."""
+    path = Path(path).resolve()
+    try:
+        path.relative_to(ROOT)
+    except ValueError:
+        return str(path)
+    return os.path.relpath(path, NOTEBOOKS)
+
+
 def execute(notebook: str, out_path: Path, parameters: dict, log_output: bool = False,
             cell_timeout: int = DEFAULT_CELL_TIMEOUT) -> None:
     """Run a source notebook with papermill into out_path (never over the source).
@@ -123,7 +134,7 @@ def run_study(profile: str = "quick", conditions=None, seeds=(42,), variants=DEF
         t_study = time.perf_counter()
         ctx = {"profile": profile, "out": out, "checkpoint_root": checkpoint_root, "log_output": log_output,
                "cell_timeout": cell_timeout, "n_jobs": len(plan.jobs),
-               "common": {"profile": profile, "data_root": str(data_root), "overrides": overrides or {}}}
+               "common": {"profile": profile, "data_root": nb_path(data_root), "overrides": overrides or {}}}
         for v in plan.variants:
             for s in plan.seeds:
                 problem = run_dataset(ctx, v, s, plan.conditions[0], overrides, refresh_references)
@@ -139,7 +150,7 @@ def run_study(profile: str = "quick", conditions=None, seeds=(42,), variants=DEF
         profile_dir = out / profile
         try:
             execute("04_figures.ipynb", profile_dir / "04_figures.ipynb",
-                    {"runs_dir": str(profile_dir), "seed": plan.seeds[0], "save_figures": True}, log_output,
+                    {"runs_dir": nb_path(profile_dir), "seed": plan.seeds[0], "save_figures": True}, log_output,
                     cell_timeout)
         except Exception as e:  # noqa: BLE001
             failures.append(("04_figures", _short(e)))
@@ -213,7 +224,7 @@ def run_dataset(ctx: dict, variant: str, seed: int, condition: str, overrides: d
     _log(f"[data] {where}: 01_data{why}")
     try:
         execute("01_data.ipynb", ddir / "01_data.ipynb",
-                {**ctx["common"], "variant": variant, "seed": seed, "out_dir": str(ddir)}, ctx["log_output"],
+                {**ctx["common"], "variant": variant, "seed": seed, "out_dir": nb_path(ddir)}, ctx["log_output"],
                 ctx["cell_timeout"])
     except Exception as e:  # noqa: BLE001 - reported, the rest still runs
         _log(f"  FAILED: {_short(e)} ({_where(ddir / '01_data.ipynb')})")
@@ -239,7 +250,7 @@ def run_condition(ctx: dict, i: int, variant: str, seed: int, condition: str, na
         t0 = time.perf_counter()
         ckpt = checkpoint_dir(profile, variant, seed, name, ctx["checkpoint_root"], ctx["out"], phash)
         nb = {**ctx["common"], "overrides": run_overrides, "condition": condition, "variant": variant, "seed": seed,
-              "checkpoint_dir": str(ckpt), "out_dir": str(rdir)}
+              "checkpoint_dir": nb_path(ckpt), "out_dir": nb_path(rdir)}
         for notebook in RUN_NOTEBOOKS:
             _log(f"{label}: {notebook.removesuffix('.ipynb')}")
             execute(notebook, rdir / notebook, nb, ctx["log_output"], ctx["cell_timeout"])

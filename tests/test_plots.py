@@ -266,3 +266,11 @@ def test_dimension_explorer_redraws_on_the_slider_and_the_variant(embs, dataset)
     choice.value = "verbatim"
     assert table.value == expected and "verbatim" in title.value
     assert update("disjoint", 5)["dim"].unique().tolist() == [5]
+
+
+def test_figures_fit_a_notebook_and_tables_show_text_left_and_counts_whole():
+    assert plots._window(4) == 3 and plots._window(2) == 2 and plots._window(400) == 20
+    frame = pd.DataFrame({"text": ["a long text", "b"], "n": [150, 3], "x": [0.12345, float("nan")]})
+    html = plots.show_table(frame, decimals=2).to_html()
+    assert ">150<" in html and "150.0" not in html and ">0.12<" in html and ">-<" in html
+    assert "text-align: left" in html

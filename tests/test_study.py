@@ -212,3 +212,9 @@ def test_paired_markdown_says_when_an_interval_has_no_spread():
     text = tables.paired_markdown(pd.DataFrame(rows))
     assert "+0.000 (no spread: every resample equal)" in text and "-0.100 [-0.200, -0.050]" in text
     assert "nan" not in text.lower()
+
+
+def test_notebook_parameters_name_repository_paths_relative_to_the_notebooks(tmp_path):
+    assert study.nb_path(study.ROOT / "runs" / "quick") == "../runs/quick"
+    assert study.nb_path(study.ROOT / "checkpoints" / "x") == "../checkpoints/x"
+    assert study.nb_path(tmp_path / "out") == str((tmp_path / "out").resolve())  # outside the repository: absolute
