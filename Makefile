@@ -22,9 +22,13 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q --nbval-lax --nbval-kernel-name $(KERNEL) tests notebooks
 
+# The lab is rooted at the repository, so runs/ (the experiment record) opens beside notebooks/. The source and
+# executed notebooks are trusted first (trust is per user and cannot ship in git): their saved widgets and
+# figures then show as they ran, before anything is re-run.
 lab: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[lab]'
-	$(VENV)/bin/jupyter lab notebooks/
+	find notebooks runs -name '*.ipynb' -not -name '.*' -print0 | xargs -0 $(VENV)/bin/jupyter trust >/dev/null
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. notebooks/04_figures.ipynb
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
