@@ -117,8 +117,14 @@ def run_study(profile: str = "quick", conditions=None, seeds=(42,), variants=DEF
               checkpoint_root: str | Path = ROOT / "checkpoints", overrides: dict | None = None,
               log_output: bool = False, refresh_references: bool = False,
               sweep: tuple[str, list] | None = None,
-              cell_timeout: int = DEFAULT_CELL_TIMEOUT) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+              cell_timeout: int = DEFAULT_CELL_TIMEOUT, executor: str = "local", scheduler: str | None = None,
+              workers: int | None = None) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """Run every (variant, seed, condition), skipping finished ones; return the summary and what failed.
+
+    executor "local" runs the notebooks one after another here; "dask" submits them as tasks to a Dask
+    cluster (the scheduler at `scheduler`, or a local cluster of `workers` processes): each (variant, seed)'s
+    01_data first, then its conditions' 02+03, which need it. Both write the same records, resume the same way
+    and report failures the same way; 04 and the tables run here once every task has ended.
 
     conditions None means every condition (config.conditions()). 01_data runs for a (variant, seed) whose
     references.json is missing or lacks a reference row this version computes (config.REFERENCE_ROWS), or for
@@ -129,24 +135,28 @@ def run_study(profile: str = "quick", conditions=None, seeds=(42,), variants=DEF
     out, data_root, checkpoint_root = (Path(p).resolve() for p in (out, data_root, checkpoint_root))
     plan = plan_study(profile, conditions, seeds, variants, overrides, sweep, cell_timeout,
                       (out, data_root, checkpoint_root))
+    check_executor(executor, scheduler, workers)
     with StudyLock(out / profile):  # one study writes into an out folder's profile at a time
         failures: list[tuple[str, str]] = []
         t_study = time.perf_counter()
         ctx = {"profile": profile, "out": out, "checkpoint_root": checkpoint_root, "log_output": log_output,
                "cell_timeout": cell_timeout, "n_jobs": len(plan.jobs),
                "common": {"profile": profile, "data_root": nb_path(data_root), "overrides": overrides or {}}}
-        for v in plan.variants:
-            for s in plan.seeds:
-                problem = run_dataset(ctx, v, s, plan.conditions[0], overrides, refresh_references)
-                if problem:
-                    failures.append(problem)
-                    continue
-                for c in plan.conditions:
-                    for name, run_overrides in plan.points[(v, s, c)]:
-                        problem = run_condition(ctx, plan.jobs.index((v, s, c, name)) + 1, v, s, c, name,
-                                                run_overrides)
-                        if problem:
-                            failures.append(problem)
+        if executor == "dask":
+            failures += run_on_dask(plan, ctx, overrides, refresh_references, scheduler, workers)
+        else:
+            for v in plan.variants:
+                for s in plan.seeds:
+                    problem = run_dataset(ctx, v, s, plan.conditions[0], overrides, refresh_references)
+                    if problem:
+                        failures.append(problem)
+                        continue
+                    for c in plan.conditions:
+                        for name, run_overrides in plan.points[(v, s, c)]:
+                            problem = run_condition(ctx, plan.jobs.index((v, s, c, name)) + 1, v, s, c, name,
+                                                    run_overrides)
+                            if problem:
+                                failures.append(problem)
         profile_dir = out / profile
         try:
             execute("04_figures.ipynb", profile_dir / "04_figures.ipynb",
@@ -205,6 +215,83 @@ def plan_study(profile: str, conditions, seeds, variants, overrides: dict | None
         check_writable(path)
     jobs = [(v, s, c, name) for v in variants for s in seeds for c in conditions for name, _ in points[(v, s, c)]]
     return StudyPlan(conditions, variants, seeds, points, jobs)
+
+
+EXECUTORS = ("local", "dask")
+
+
+def check_executor(executor: str, scheduler: str | None, workers: int | None) -> None:
+    """--executor local|dask; --scheduler (an address) or --workers (a local cluster) only with dask."""
+    if executor not in EXECUTORS:
+        raise ParamsError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
+    if executor == "local":
+        if scheduler is not None or workers is not None:
+            raise ParamsError("--scheduler and --workers need --executor dask")
+        return
+    if scheduler is not None and workers is not None:
+        raise ParamsError("--scheduler and --workers exclude each other: a cluster at an address, or a local one")
+    if scheduler is not None and not re.fullmatch(r"(tcp|tls|inproc|ucx)://[^\s/]+(:[0-9]+)?", scheduler):
+        raise ParamsError(f"--scheduler {scheduler!r}: expected an address such as tcp://HOST:8786")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256):
+        raise ParamsError(f"--workers {workers!r}: expected a whole number of worker processes in 1..256")
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise ParamsError("--executor dask needs the distributed package: pip install -e '.[test]' "
+                          "(or pip install 'distributed>=2024.1')") from None
+
+
+def _after(dataset_problem, run, *args):
+    """A condition task: its dataset task's result comes first (Dask waits for it); a failed dataset skips it,
+    as the local executor does."""
+    return ("skipped",) if dataset_problem else run(*args)
+
+
+def run_on_dask(plan: StudyPlan, ctx: dict, overrides: dict | None, refresh_references: bool,
+                scheduler: str | None, workers: int | None) -> list[tuple[str, str]]:
+    """Submit the plan's notebooks to a Dask cluster as tasks with their dependencies; return what failed.
+
+    Workers need this environment (the same package versions and the smlib Jupyter kernel) and the repository,
+    the data root and the out folder at the same paths (a shared filesystem). Dask's nanny gives each worker
+    one thread per library (OMP_NUM_THREADS=1), and the kernels they start inherit it.
+    """
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None if scheduler else LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
+                                                  dashboard_address=None)
+    client = Client(scheduler or cluster)
+    failures: list[tuple[str, str]] = []
+    try:
+        names = {}
+        data = {}
+        for v in plan.variants:
+            for s in plan.seeds:
+                fut = client.submit(run_dataset, ctx, v, s, plan.conditions[0], overrides, refresh_references,
+                                    key=f"01_data/{v}/seed{s}", pure=False)
+                data[(v, s)], names[fut.key] = fut, f"{v}/seed{s}/01_data"
+        runs = []
+        for i, (v, s, c, name) in enumerate(plan.jobs, start=1):
+            run_overrides = dict(plan.points[(v, s, c)])[name]
+            fut = client.submit(_after, data[(v, s)], run_condition, ctx, i, v, s, c, name, run_overrides,
+                                key=f"run/{v}/seed{s}/{name}", pure=False)
+            runs.append(fut)
+            names[fut.key] = f"{v}/seed{s}/{name}"
+        _log(f"[dask] {len(data)} datasets and {len(runs)} runs submitted to {client.scheduler.address}")
+        for fut in as_completed([*data.values(), *runs]):
+            try:
+                problem = fut.result()
+            except Exception as e:  # noqa: BLE001 - a task that raised (a lost worker, say): reported
+                problem = (names[fut.key], _short(e))
+            if problem and problem != ("skipped",):
+                failures.append(problem)
+                _log(f"[dask] {names[fut.key]}: FAILED: {problem[1]}")
+            elif problem is None:
+                _log(f"[dask] {names[fut.key]}: done")
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return failures
 
 
 def run_dataset(ctx: dict, variant: str, seed: int, condition: str, overrides: dict | None,
@@ -500,6 +587,12 @@ def main(argv=None) -> int:
     ap.add_argument("--recompute-metrics", action="store_true",
                     help="rewrite every recorded run's metrics.json from its embeddings.npz with today's metrics "
                          "(no retraining), then rebuild the tables")
+    ap.add_argument("--executor", default="local", choices=EXECUTORS,
+                    help="local: run the notebooks here, one after another; dask: as tasks on a Dask cluster")
+    ap.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="with --executor dask: the scheduler of a running cluster, e.g. tcp://HOST:8786")
+    ap.add_argument("--workers", type=int, default=None, metavar="N",
+                    help="with --executor dask: start a local cluster of N worker processes (default 2)")
     ap.add_argument("--params", default=None, metavar="DIR",
                     help=f"another params folder (base.yaml, profiles/, conditions/) for this study and its "
                          f"notebooks (default: {PARAMS_DIR}; also ${PARAMS_ENV})")
@@ -533,7 +626,8 @@ def main(argv=None) -> int:
                                 overrides=overrides, log_output=args.log_output,
                                 refresh_references=args.refresh_references,
                                 sweep=parse_sweep(args.sweep) if args.sweep is not None else None,
-                                cell_timeout=args.cell_timeout)
+                                cell_timeout=args.cell_timeout, executor=args.executor, scheduler=args.scheduler,
+                                workers=args.workers)
         if failures:
             return 1
     except (ParamsError, RunFolderError) as e:

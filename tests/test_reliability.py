@@ -55,6 +55,9 @@ BAD_ARGV = [
     ["--set", "model.base_model=/nonexistent/encoder"], ["--set", "model.base_model=nobody/no-such-model-xyz"],
     ["--sweep", "model.prefix_dim=16.5"], ["--variants", "verbatim,nope"],
     ["--params", "/nonexistent/params"], ["--params", "smlib"],  # not a params folder
+    ["--executor", "spark"], ["--scheduler", "tcp://localhost:8786"], ["--workers", "2"],  # dask flags without dask
+    ["--executor", "dask", "--workers", "0"], ["--executor", "dask", "--scheduler", "not an address"],
+    ["--executor", "dask", "--workers", "2", "--scheduler", "tcp://localhost:8786"],
 ]
 if not torch.cuda.is_available():
     BAD_ARGV.append(["--set", "train.device=cuda"])
