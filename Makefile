@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 KERNEL := smlib
 
-.PHONY: run test lab bench clean-venv
+.PHONY: run test lab bench clean-venv browser
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -19,7 +19,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) -m smlib.study --profile quick
 
-test: $(STAMP)
+# The browser test drives Debian's chromium (never a browser downloaded from a vendor): installed here if missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) browser
 	$(PY) -m pytest -q --nbval-lax --nbval-kernel-name $(KERNEL) tests notebooks
 
 # The lab is rooted at the repository, so runs/ (the experiment record) opens beside notebooks/. The source and
@@ -28,7 +33,7 @@ test: $(STAMP)
 lab: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[lab]'
 	find notebooks runs -name '*.ipynb' -not -name '.*' -print0 | xargs -0 $(VENV)/bin/jupyter trust >/dev/null
-	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. notebooks/04_figures.ipynb
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) notebooks/04_figures.ipynb
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
