@@ -320,3 +320,20 @@ def test_variants_belong_in_profiles_only(params_dir):
     with pytest.raises(ParamsError) as e:
         load_params("v3_mse", "smoke", params_dir=params_dir)
     assert str(path) in str(e.value) and "variants" in str(e.value)
+
+
+def test_environment_yml_takes_its_dependencies_from_pyproject():
+    """environment.yml cannot drift from pyproject.toml: it brings Python and pip, then installs the project."""
+    import tomllib
+
+    import yaml
+
+    root = PARAMS_DIR.parent
+    env = yaml.safe_load((root / "environment.yml").read_text())
+    deps = env["dependencies"]
+    pip = [d for d in deps if isinstance(d, dict)]
+    assert sorted(d for d in deps if isinstance(d, str)) == ["pip", "python=3.11"]
+    assert pip == [{"pip": ["-e .[test,lab]"]}]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    assert {"test", "lab"} <= set(project["optional-dependencies"])
+    assert project["requires-python"] == ">=3.11"
