@@ -67,7 +67,12 @@ def row_order(names) -> list[str]:
 
     def key(name: str):
         base, _, point = name.partition("@")
-        return (rank.get(base, len(rank)), base, point)
+        leaf, _, value = point.partition("=")
+        try:
+            number = float(value)  # sweep points in the order of their values: 16 before 128
+        except ValueError:
+            number = float("inf")
+        return (rank.get(base, len(rank)), base, leaf, number, value)
 
     return sorted(dict.fromkeys(names), key=key)
 

@@ -23,8 +23,9 @@ def test_conditions_are_the_yaml_files_proposed_first(tmp_path):
     shutil.copytree(PARAMS_DIR, params_dir)
     (params_dir / "conditions" / "aa_new.yaml").write_text("condition: aa_new\n")
     assert conditions(params_dir) == ("v3_contrastive", "aa_new", *found[1:])
-    assert row_order(["tfidf", "v3_contrastive@prefix_dim=16", "zzz", "v3_contrastive"])[:2] == [
-        "v3_contrastive", "v3_contrastive@prefix_dim=16"]
+    assert row_order(["tfidf", "v3_contrastive@prefix_dim=128", "zzz", "v3_contrastive@prefix_dim=16",
+                      "v3_contrastive"]) == ["v3_contrastive", "v3_contrastive@prefix_dim=16",
+                                             "v3_contrastive@prefix_dim=128", "tfidf", "zzz"]
 
 
 def test_a_new_condition_is_one_yaml_file_and_reaches_the_results_table(tmp_path, monkeypatch, capsys):
