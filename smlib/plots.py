@@ -322,7 +322,7 @@ def learning_curves(histories: pd.DataFrame, column: str = "val_top1", reference
     """
     checked = histories.dropna(subset=[column]) if column in histories.columns else histories.iloc[:0]
     variants = ordered_variants(histories["variant"])
-    fig, axes = _figure(1, len(variants), 5.5 * len(variants), 4.5, sharey=True)
+    fig, axes = _figure(1, len(variants), 6.5 * len(variants), 4.5, sharey=True)
     for ax, variant in zip(axes[0], variants):
         v = checked[checked["variant"] == variant]
         if v.empty:
@@ -347,7 +347,7 @@ def learning_curves(histories: pd.DataFrame, column: str = "val_top1", reference
         band = f"mean over {n_seeds} seeds, band: 95% t-interval" if n_seeds > 1 else "one seed"
         ax.set(ylim=(-0.02, 1.02), title=f"{variant}: validation prefix top-1 during training\n({band})",
                xlabel="optimizer step", ylabel="prefix top-1 (mean of both directions)")
-        ax.legend(fontsize=8, loc="best")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes: it covers no curve
     return fig
 
 
