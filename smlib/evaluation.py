@@ -14,10 +14,11 @@ import torch
 from . import __version__
 from .baselines import (identifiability_ceiling, pair_map_similarity, select_pair_map, select_tfidf_map,
                         tfidf_similarity)
-from .config import DOMAINS, Params, row_order
+from .config import DOMAINS, Params, params_from_dict, row_order
 from .data import Dataset
-from .metrics import bootstrap_ci, cka_across_dims, dim_sweep, match_summary, prefix_variance, triplet_accuracy
 from .embeddings import truncate_normalize
+from .metrics import bootstrap_ci, cka_across_dims, dim_sweep, match_summary, prefix_variance, triplet_accuracy
+from .record import RunFolderError, run_files, run_state, write_completion
 
 EMBEDDING_KEYS = ("person_ids", "dating", "hiring", "dating_prefix", "hiring_prefix",
                   "triplets_dating", "triplets_hiring")
@@ -66,9 +67,10 @@ def identity_space_cka(emb: dict[str, np.ndarray], matryoshka_dims: list[int]) -
     return {f"cka@{d}": values.get(d) for d in matryoshka_dims}
 
 
-def retrieval_metrics(sims: torch.Tensor, n_resamples: int, seed: int, prefix: str) -> dict[str, float]:
+def retrieval_metrics(sims: torch.Tensor, n_resamples: int, seed: int, prefix: str,
+                      margin: bool = False) -> dict[str, float]:
     """Top-1, MRR, recall@5/10 (with bootstrap 95% intervals for top-1 and MRR) of the diagonal matches,
-    and the margin where there are at least two people; all from one metrics.match_summary."""
+    and with margin=True the mean margin; all from one metrics.match_summary of sims."""
     s = match_summary(sims)
     out = {f"{prefix}top1": s.top1.mean().item(), f"{prefix}mrr": s.reciprocal_rank.mean().item(),
            f"{prefix}recall@5": s.recall(5).mean().item(), f"{prefix}recall@10": s.recall(10).mean().item()}
@@ -76,6 +78,8 @@ def retrieval_metrics(sims: torch.Tensor, n_resamples: int, seed: int, prefix: s
         low, high, method = bootstrap_ci(values.cpu(), n_resamples, seed, with_method=True)
         out[f"{prefix}{name}_ci_low"], out[f"{prefix}{name}_ci_high"] = low, high
         out[f"{prefix}{name}_ci_bca"] = float(method == "BCa")  # 0: BCa undefined here, percentile interval
+    if margin:
+        out[f"{prefix}margin"] = s.margin.mean().item()
     return out
 
 
@@ -86,8 +90,7 @@ def cross_domain_metrics(dating: torch.Tensor, hiring: torch.Tensor | None, n_re
     sims = dating if hiring is None else truncate_normalize(dating) @ truncate_normalize(hiring).T  # (N, N)
     out = {}
     for direction, s in (("d2h", sims), ("h2d", sims.T)):
-        out |= retrieval_metrics(s, n_resamples, seed, f"{prefix}{direction}_")
-        out[f"{prefix}{direction}_margin"] = match_summary(s).margin.mean().item()
+        out |= retrieval_metrics(s, n_resamples, seed, f"{prefix}{direction}_", margin=True)
     return out
 
 
@@ -169,9 +172,6 @@ def recompute_metrics(profile_dir: str | Path, log=print) -> list[dict]:
     A run that is not complete (record.run_state) is left alone and reported; a corrupted one raises
     RunFolderError naming it before anything of it is rewritten.
     """
-    from .config import params_from_dict
-    from .record import RunFolderError, run_files, run_state, write_completion
-
     report = []
     for _, _, _, path in run_files(profile_dir, "metrics.json"):
         folder = path.parent
@@ -208,9 +208,6 @@ def _recompute_references(path: Path, log) -> dict:
     """Recompute the retrieval metrics of a dataset's reference rows from reference_sims.npz (every matcher saved
     there; for zero_shot only its prefix_* keys, the rest of its row needs embeddings that are not kept), with
     the eval params of a run of that dataset. Rows without saved similarities (chance, ceiling) stay as they are."""
-    from .config import params_from_dict
-    from .record import RunFolderError
-
     runs = sorted(path.parent.glob("*/metrics.json"))
     sims_path = path.parent / "reference_sims.npz"
     if not runs or not sims_path.exists():

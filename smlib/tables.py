@@ -274,7 +274,9 @@ def record_params(profile_dir: str | Path) -> dict:
     run of any condition if the proposed one was not run."""
     from .config import PROPOSED
 
-    paths = {name: path for _, _, name, path in reversed(list(run_files(profile_dir, "metrics.json", sweeps=False)))}
+    paths: dict[str, Path] = {}  # each condition's first run
+    for _, _, name, path in run_files(profile_dir, "metrics.json", sweeps=False):
+        paths.setdefault(name, path)
     if not paths:
         raise RunFolderError(f"no recorded run under {profile_dir}")
     path = paths.get(PROPOSED) or paths[row_order(paths)[0]]
