@@ -49,9 +49,34 @@ def ordered_variants(found) -> list[str]:
     return [v for v in VARIANTS if v in found] + sorted(found - set(VARIANTS))
 
 
+SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=@~-]*")  # one path component no filesystem reads specially
+MAX_NAME = 200  # characters of one folder name (filesystems allow 255 bytes)
+MAX_RUN_NAME = 100  # a sweep point's folder name; its checkpoint folder adds '-<params hash>'
+
+
+def safe_component(text: str) -> bool:
+    """True if text can name a folder as it is: ASCII letters, digits and _.+=@~- only, not starting with '.', '-'
+    or '~', at most MAX_NAME characters (so never '', '.', '..', a '/', an absolute path or an odd byte)."""
+    return len(text) <= MAX_NAME and SAFE_NAME.fullmatch(text) is not None
+
+
 def sweep_run_name(condition: str, key: str, value) -> str:
-    """The run folder (and table row) of one sweep point: <condition>@<leaf key>=<value>."""
-    return f"{condition}@{key.split('.')[-1]}={value}"
+    """The run folder (and table row) of one sweep point: <condition>@<leaf key>=<value>, always one safe path
+    component. A value that is not one by itself (a path such as ../x or /abs, a hub id with a '/', odd bytes, a
+    name over MAX_RUN_NAME characters) is written with its unsafe characters as '_', cut to its last 40, and a
+    hash of the exact value: 'BAAI/bge-small-en-v1.5' -> 'v3_contrastive@base_model=BAAI_bge-small-en-v1.5~af703224'.
+    The exact value is in the run's params (metrics.json)."""
+    name = f"{sweep_prefix(condition, key)}{value}"
+    if len(name) <= MAX_RUN_NAME and safe_component(name) and safe_component(str(value)):
+        return name
+    digest = hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    readable = re.sub(r"[^A-Za-z0-9_.+-]+", "_", str(value))[-40:].strip("._-+") or "value"  # the tail names most
+    return f"{sweep_prefix(condition, key)}{readable}~{digest}"
+
+
+def sweep_prefix(condition: str, key: str) -> str:
+    """What every sweep point's name of condition over key begins with: '<condition>@<leaf key>='."""
+    return f"{condition}@{key.split('.')[-1]}="
 
 
 def is_sweep_run(name: str) -> bool:
@@ -288,7 +313,7 @@ def parse_yaml(text: str, source: str):
         raise ParamsError(f"{source}: not valid YAML: {what}{where}") from None
 
 
-def _read_yaml(path: Path) -> dict:
+def _read_yaml(path: Path, may_be_empty: bool = True) -> dict:
     if not path.is_file():
         raise ParamsError(f"{path}: params file not found")
     try:
@@ -299,6 +324,8 @@ def _read_yaml(path: Path) -> dict:
         raise ParamsError(f"{path}: cannot be read ({e.strerror})") from None
     loaded = parse_yaml(text, str(path))
     if loaded is None:
+        if not may_be_empty:
+            raise ParamsError(f"{path}: the file is empty (no keys; it must hold a mapping of params)")
         return {}
     if not isinstance(loaded, dict):
         raise ParamsError(f"{path}: top level must be a mapping, got {type(loaded).__name__}")
@@ -363,15 +390,17 @@ def load_params(condition: str = PROPOSED, profile: str = "quick", overrides: di
     """
     params_dir = params_root(params_dir)
     for kind, name in (("profiles", profile), ("conditions", condition)):
-        if not (params_dir / kind / f"{name}.yaml").is_file():
+        # a name, never a path: '--profile ../base' would read params/base.yaml and write outside the out folder
+        if not isinstance(name, str) or not safe_component(name) or not (params_dir / kind / f"{name}.yaml").is_file():
             raise ParamsError(f"unknown {kind[:-1]} '{name}': choose one of {available(kind, params_dir)}")
     profile_path = str(params_dir / "profiles" / f"{profile}.yaml")
     profile_layer = _read_yaml(Path(profile_path))
     variant_blocks = _variant_blocks(profile_layer.pop("variants", {}), profile_path)
+    condition_path = params_dir / "conditions" / f"{condition}.yaml"
     layers = [
-        (str(params_dir / "base.yaml"), _read_yaml(params_dir / "base.yaml")),
+        (str(params_dir / "base.yaml"), _read_yaml(params_dir / "base.yaml", may_be_empty=False)),
         (profile_path, profile_layer),
-        (str(params_dir / "conditions" / f"{condition}.yaml"), _read_yaml(params_dir / "conditions" / f"{condition}.yaml")),
+        (str(condition_path), _read_yaml(condition_path, may_be_empty=False)),
         ("overrides", _dotted_overrides(overrides or {})),
     ]
     merged, origin = _merge_layers(layers)
@@ -382,6 +411,8 @@ def load_params(condition: str = PROPOSED, profile: str = "quick", overrides: di
     if merged.get("condition") != condition:
         raise ParamsError(f"{origin.get(('condition',), layers[-2][0])}: key 'condition' is "
                           f"{merged.get('condition')!r}, but this run is condition {condition!r}")
+    if overrides:  # the files as written must be valid on their own: an override may not hide a bad file
+        validate_params(*_merge_layers(layers[:-1]))
     return validate_params(merged, origin)
 
 

@@ -17,6 +17,7 @@ from .baselines import (identifiability_ceiling, pair_map_similarity, select_pai
 from .config import DOMAINS, Params, params_from_dict, row_order
 from .data import Dataset
 from .embeddings import truncate_normalize
+from .kernel import runtime_info
 from .metrics import bootstrap_ci, cka_across_dims, dim_sweep, match_summary, prefix_variance, triplet_accuracy
 from .record import RunFolderError, run_files, run_state, write_completion
 
@@ -169,39 +170,58 @@ def recompute_metrics(profile_dir: str | Path, log=print) -> list[dict]:
     folder and the metrics that changed (added, removed, or a different value) with old and new values; then one
     entry per dataset whose reference rows were recomputed from reference_sims.npz (kind "references").
 
-    A run that is not complete (record.run_state) is left alone and reported; a corrupted one raises
-    RunFolderError naming it before anything of it is rewritten.
+    A run that is not complete (record.run_state) is left alone and reported ("skipped"); one whose files are
+    corrupted (even if they were so when the run was recorded) is left alone too and reported with one line
+    naming the run and the file ("failed"); every other run is still recomputed.
     """
     report = []
     for _, _, _, path in run_files(profile_dir, "metrics.json"):
-        folder = path.parent
         try:
-            record = json.loads(path.read_text())
-            params = params_from_dict(record["params"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise RunFolderError(f"{path} is corrupted ({e}); nothing of it was rewritten") from None
-        state, why = run_state(folder, params.hash())
-        if state != "done":
-            log(f"{folder}: skipped, not a complete run ({why})")
-            report.append({"run": str(folder), "kind": "run", "skipped": why, "changed": {}})
-            continue
-        emb = load_embeddings(folder / "embeddings.npz")
-        new = metrics_from_embeddings(emb, params.model.matryoshka_dims, params.eval.bootstrap_resamples, params.seed)
-        new_record = strict_json_record({**{k: v for k, v in record.items() if k != "non_finite_metrics"},
-                                         "metrics": new})
-        old = record["metrics"]
-        changed = {k: (old.get(k), new_record["metrics"].get(k)) for k in sorted(set(old) | set(new))
-                   if not _same(old.get(k), new_record["metrics"].get(k))}
-        if changed:
-            tmp = folder / "metrics.json.tmp"
-            tmp.write_text(json.dumps(new_record, indent=2, sort_keys=True, allow_nan=False))
-            tmp.replace(path)
-            write_completion(folder, params.hash())
-        log(f"{folder}: {len(changed)} metric(s) changed" + (f" ({', '.join(changed)})" if changed else ""))
-        report.append({"run": str(folder), "kind": "run", "changed": changed})
+            entry = _recompute_run(path, log)
+        except RunFolderError as e:
+            entry = {"run": str(path.parent), "kind": "run", "failed": str(e), "changed": {}}
+            log(f"FAILED {e}")
+        report.append(entry)
     for path in sorted(Path(profile_dir).glob("*/seed*/references.json")):
-        report.append(_recompute_references(path, log))
+        try:
+            report.append(_recompute_references(path, log))
+        except RunFolderError as e:
+            report.append({"run": str(path), "kind": "references", "failed": str(e), "changed": {}})
+            log(f"FAILED {e}")
     return report
+
+
+def _recompute_run(path: Path, log) -> dict:
+    """recompute_metrics for one run's metrics.json; RunFolderError (one line, naming the file) if it cannot."""
+    folder = path.parent
+    try:
+        record = json.loads(path.read_text())
+        params = params_from_dict(record["params"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, OSError) as e:
+        raise RunFolderError(f"{path} is corrupted ({_one_line(e)}); nothing of it was rewritten") from None
+    state, why = run_state(folder, params.hash())
+    if state != "done":
+        log(f"{folder}: skipped, not a complete run ({why})")
+        return {"run": str(folder), "kind": "run", "skipped": why, "changed": {}}
+    emb = load_embeddings(folder / "embeddings.npz")
+    new = metrics_from_embeddings(emb, params.model.matryoshka_dims, params.eval.bootstrap_resamples, params.seed)
+    new_record = strict_json_record({**{k: v for k, v in record.items() if k != "non_finite_metrics"},
+                                     "metrics": new})
+    old = record["metrics"]
+    changed = {k: (old.get(k), new_record["metrics"].get(k)) for k in sorted(set(old) | set(new))
+               if not _same(old.get(k), new_record["metrics"].get(k))}
+    if changed:
+        tmp = folder / "metrics.json.tmp"
+        tmp.write_text(json.dumps(new_record, indent=2, sort_keys=True, allow_nan=False))
+        tmp.replace(path)
+        write_completion(folder, params.hash())
+    log(f"{folder}: {len(changed)} metric(s) changed" + (f" ({', '.join(changed)})" if changed else ""))
+    return {"run": str(folder), "kind": "run", "changed": changed}
+
+
+def _one_line(e: BaseException) -> str:
+    lines = [ln for ln in str(e).splitlines() if ln.strip()]
+    return f"{type(e).__name__}: {lines[-1] if lines else ''}"[:200]
 
 
 def _recompute_references(path: Path, log) -> dict:
@@ -219,7 +239,8 @@ def _recompute_references(path: Path, log) -> dict:
         with np.load(sims_path) as z:
             sims = {k: torch.from_numpy(z[k]) for k in z.files if k != "person_ids"}
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, OSError) as e:
-        raise RunFolderError(f"{path} or its similarities are corrupted ({e}); nothing of it was rewritten") from None
+        raise RunFolderError(f"{path} or its similarities are corrupted ({_one_line(e)}); nothing of it was "
+                             "rewritten") from None
     changed = {}
     for row in saved["rows"]:
         name = row["condition"]
@@ -241,9 +262,14 @@ def _recompute_references(path: Path, log) -> dict:
     return {"run": str(path), "kind": "references", "changed": changed}
 
 
+SAME_TOLERANCE = 1e-6  # relative: float32 similarity sums differ by ~1e-7 between CPU kernels (AVX2/AVX512/AMX)
+
+
 def _same(a, b) -> bool:
+    """A recomputed value equals the recorded one up to float32 rounding (SAME_TOLERANCE), so a record recomputed
+    on another CPU is not rewritten for its last bits."""
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
-        return a == b or abs(a - b) <= 1e-12 * max(1.0, abs(a), abs(b))
+        return a == b or abs(a - b) <= SAME_TOLERANCE * max(1.0, abs(a), abs(b))
     return a == b
 
 
@@ -263,6 +289,7 @@ def evaluate(model, dataset: Dataset, params: Params, out_dir: str | Path | None
         "timings": {"embed_seconds": round(t1 - t0, 2), "metrics_seconds": round(time.perf_counter() - t1, 2),
                     **(extra or {}).get("timings", {})},
         "smlib_version": __version__, "torch": torch.__version__, "python": platform.python_version(),
+        "runtime": runtime_info(),  # threads, and which smlib (folder, commit) computed this record
         **{k: v for k, v in (extra or {}).items() if k != "timings"},
     }
     if out_dir is not None:
@@ -339,12 +366,17 @@ def strict_json_record(record: dict) -> dict:
 
 
 def load_embeddings(path: str | Path) -> dict[str, np.ndarray]:
-    """Read embeddings.npz back (float32 embeddings, integer ids and triplets)."""
-    with np.load(path) as z:
-        missing = [k for k in EMBEDDING_KEYS if k not in z.files]
-        if missing:
-            raise ValueError(f"{path}: not an smlib embeddings file (missing {missing})")
-        return {k: z[k] for k in z.files}
+    """Read embeddings.npz back (float32 embeddings, integer ids and triplets); RunFolderError naming the file
+    (one line) if it cannot be read back whole."""
+    try:
+        with np.load(path) as z:
+            missing = [k for k in EMBEDDING_KEYS if k not in z.files]
+            if missing:
+                raise ValueError(f"not an smlib embeddings file, missing {missing}")
+            return {k: z[k] for k in z.files}
+    except Exception as e:  # noqa: BLE001 - BadZipFile, EOFError, a truncated member, a missing key
+        raise RunFolderError(f"{path} cannot be read ({_one_line(e)}); the run was left as it is (to retrain it, "
+                             "move its folder away and rerun the study)") from None
 
 
 def reference_rows(dataset: Dataset, params: Params, zero_shot_model=None, trained: bool = True,

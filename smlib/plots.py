@@ -14,7 +14,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .config import DOMAINS, PROPOSED, REFERENCE_ROWS, is_sweep_run, ordered_variants, row_order, sweep_run_name
+from .config import DOMAINS, PROPOSED, REFERENCE_ROWS, is_sweep_run, ordered_variants, row_order, sweep_prefix
 from .data.schema import BIG_FIVE
 from .data.texts import HIGH_SCORE, LOW_SCORE, TEMPLATE_NAMES, template_name
 from .evaluation import embedding_pair, slider_frame
@@ -505,7 +505,7 @@ def sweep_curve(frame: pd.DataFrame, key: str, base_value, condition: str = PROP
     """Identity top-1 and within-domain triplet accuracy against a swept value (rows <condition>@<key>=<v>,
     plus the condition's own row at base_value), per variant: mean over seeds with 95% t-intervals.
     None when the frame holds no sweep of key."""
-    prefix = sweep_run_name(condition, key, "")
+    prefix = sweep_prefix(condition, key)
     swept = frame["condition"].str.startswith(prefix)
     if not swept.any():
         return None

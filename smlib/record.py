@@ -172,8 +172,10 @@ def clear_for_rerun(folder: Path) -> None:
 class StudyLock:
     """An exclusive lock on an out folder's profile (fcntl.flock on .study.lock): one study writes there at a time.
 
-    The lock goes with the process (a killed study leaves no stale lock behind). A second study refuses
-    at once, naming the holder's pid.
+    The lock goes with the process (a killed study leaves no stale lock behind), and a study that ends
+    removes the lock file. A second study refuses at once, naming the holder's pid. A lock taken on a file
+    that was removed meanwhile is dropped and taken again on the path's current file, so two studies never
+    each hold a lock on a different file.
     """
 
     def __init__(self, folder: str | Path):
@@ -184,14 +186,22 @@ class StudyLock:
         import fcntl
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise RunFolderError(f"another study is writing to {self.path.parent} (pid {holder}); wait for it "
-                                 "to finish or choose another --out") from None
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise RunFolderError(f"another study is writing to {self.path.parent} (pid {holder}); wait for it "
+                                     "to finish or choose another --out") from None
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)  # the holder before us removed the file between our open and our lock: take the new one
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._fd = fd
@@ -201,6 +211,7 @@ class StudyLock:
         import fcntl
 
         if self._fd is not None:
+            self.path.unlink(missing_ok=True)  # while still held: nobody can have locked this file meanwhile
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

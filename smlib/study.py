@@ -14,11 +14,13 @@ from pathlib import Path
 import pandas as pd
 
 from .config import (DEFAULT_VARIANTS, MAX_SEED, PARAMS_DIR, PARAMS_ENV, PROPOSED, REFERENCE_ROWS, REPO_ROOT, VARIANTS, ParamsError, available,
-                     load_params, parse_yaml, sweep_run_name)
+                     load_params, parse_yaml, safe_component, sweep_run_name)
 from .config import conditions as available_conditions
 from .record import (RUN_NOTEBOOKS, RunFolderError, StudyLock, clear_for_rerun, notebook_problem, partial_path,
                      run_state, write_completion)
 from .evaluation import recompute_metrics
+from .kernel import kernel_arguments
+from .trunk_cache import remove_orphaned_temp_files
 from .tables import update_readme, write_results_table
 
 ROOT = REPO_ROOT
@@ -46,14 +48,24 @@ def dataset_params(profile: str, variant: str, seed: int, overrides: dict | None
     return study_params(PROPOSED, profile, variant, seed, overrides)
 
 
+def within(root: Path, *parts: str) -> Path:
+    """root/part/part/...: each part one safe path component (config.safe_component), so the result never resolves
+    outside root; anything else (a '/', '..', an absolute path, odd bytes) is one ParamsError naming it."""
+    for part in parts:
+        if not safe_component(str(part)):
+            raise ParamsError(f"{part!r} cannot name a folder under {root}: a folder name is letters, digits and "
+                              "_.+=@~- only (nothing a study writes may land outside its out folder)")
+    return Path(root).joinpath(*map(str, parts))
+
+
 def dataset_dir(out: Path, profile: str, variant: str, seed: int) -> Path:
     """runs/<profile>/<variant>/seed<seed>: the 01_data record and references.json."""
-    return Path(out) / profile / variant / f"seed{seed}"
+    return within(Path(out), profile, variant, f"seed{seed}")
 
 
 def run_dir(out: Path, profile: str, variant: str, seed: int, condition: str) -> Path:
     """runs/<profile>/<variant>/seed<seed>/<condition>: notebooks, metrics.json, embeddings.npz."""
-    return dataset_dir(out, profile, variant, seed) / condition
+    return within(dataset_dir(out, profile, variant, seed), condition)
 
 
 def checkpoint_dir(profile: str, variant: str, seed: int, condition: str, root: Path = ROOT / "checkpoints",
@@ -66,9 +78,11 @@ def checkpoint_dir(profile: str, variant: str, seed: int, condition: str, root: 
     base = Path(root)
     if out is not None:
         resolved = str(Path(out).resolve())
-        base = base / f"{Path(resolved).name}-{hashlib.sha256(resolved.encode()).hexdigest()[:8]}"
+        name = Path(resolved).name
+        name = name if safe_component(name) else re.sub(r"[^A-Za-z0-9_.+-]+", "_", name).strip("._-")[:40] or "out"
+        base = base / f"{name}-{hashlib.sha256(resolved.encode()).hexdigest()[:8]}"
     leaf = condition if params_hash is None else f"{condition}-{params_hash}"
-    return base / profile / variant / f"seed{seed}" / leaf
+    return within(base, profile, variant, f"seed{seed}", leaf)
 
 
 def finished(folder: Path, params_hash: str) -> bool:
@@ -91,11 +105,13 @@ def nb_path(path: Path) -> str:
 
 
 def execute(notebook: str, out_path: Path, parameters: dict, log_output: bool = False,
-            cell_timeout: int = DEFAULT_CELL_TIMEOUT) -> None:
+            cell_timeout: int = DEFAULT_CELL_TIMEOUT, threads: int | None = None) -> None:
     """Run a source notebook with papermill into out_path (never over the source).
 
     A cell that runs past cell_timeout seconds fails the notebook (papermill raises), so a hung kernel
-    becomes a failed run with a message instead of a stuck study.
+    becomes a failed run with a message instead of a stuck study. The kernel imports this process's smlib,
+    uses `threads` threads (None: the libraries' default, all cores) and dies with this process
+    (smlib.kernel).
     """
     import papermill as pm
 
@@ -104,7 +120,7 @@ def execute(notebook: str, out_path: Path, parameters: dict, log_output: bool = 
     try:
         pm.execute_notebook(str(NOTEBOOKS / notebook), str(partial), parameters=parameters, kernel_name=KERNEL,
                             cwd=str(NOTEBOOKS), log_output=log_output, progress_bar=False,
-                            execution_timeout=int(cell_timeout))
+                            execution_timeout=int(cell_timeout), extra_arguments=kernel_arguments(threads))
     except BaseException:
         if partial.exists():  # a failed notebook is kept: it shows the failing cell (a killed one is not renamed)
             partial.replace(out_path)
@@ -118,7 +134,7 @@ def run_study(profile: str = "quick", conditions=None, seeds=(42,), variants=DEF
               log_output: bool = False, refresh_references: bool = False,
               sweep: tuple[str, list] | None = None,
               cell_timeout: int = DEFAULT_CELL_TIMEOUT, executor: str = "local", scheduler: str | None = None,
-              workers: int | None = None) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+              workers: int | None = None, threads: int | None = None) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """Run every (variant, seed, condition), skipping finished ones; return the summary and what failed.
 
     executor "local" runs the notebooks one after another here; "dask" submits them as tasks to a Dask
@@ -130,55 +146,66 @@ def run_study(profile: str = "quick", conditions=None, seeds=(42,), variants=DEF
     references.json is missing or lacks a reference row this version computes (config.REFERENCE_ROWS), or for
     every one with refresh_references. sweep=(key, values) runs each condition once per value instead, in a
     folder of its own named <condition>@<leaf key>=<value> (the value the profile already has uses the plain
-    condition folder).
+    condition folder; config.sweep_run_name keeps it one safe folder name whatever the value).
+
+    threads: intra-op threads of every notebook kernel (None: all cores locally, one per worker on Dask); lower
+    it when anything heavy runs beside the study. Kernels import the smlib of this process and die with it.
     """
     out, data_root, checkpoint_root = (Path(p).resolve() for p in (out, data_root, checkpoint_root))
     plan = plan_study(profile, conditions, seeds, variants, overrides, sweep, cell_timeout,
                       (out, data_root, checkpoint_root))
     check_executor(executor, scheduler, workers)
-    with StudyLock(out / profile):  # one study writes into an out folder's profile at a time
-        failures: list[tuple[str, str]] = []
-        t_study = time.perf_counter()
-        ctx = {"profile": profile, "out": out, "checkpoint_root": checkpoint_root, "log_output": log_output,
-               "cell_timeout": cell_timeout, "n_jobs": len(plan.jobs),
-               "common": {"profile": profile, "data_root": nb_path(data_root), "overrides": overrides or {}}}
-        if executor == "dask":
-            failures += run_on_dask(plan, ctx, overrides, refresh_references, scheduler, workers)
-        else:
-            for v in plan.variants:
-                for s in plan.seeds:
-                    problem = run_dataset(ctx, v, s, plan.conditions[0], overrides, refresh_references)
-                    if problem:
-                        failures.append(problem)
-                        continue
-                    for c in plan.conditions:
-                        for name, run_overrides in plan.points[(v, s, c)]:
-                            problem = run_condition(ctx, plan.jobs.index((v, s, c, name)) + 1, v, s, c, name,
-                                                    run_overrides)
-                            if problem:
-                                failures.append(problem)
-        profile_dir = out / profile
-        try:
-            execute("04_figures.ipynb", profile_dir / "04_figures.ipynb",
-                    {"runs_dir": nb_path(profile_dir), "seed": plan.seeds[0], "save_figures": True}, log_output,
-                    cell_timeout)
-        except Exception as e:  # noqa: BLE001
-            failures.append(("04_figures", _short(e)))
-            _log(f"04_figures FAILED: {_short(e)}")
-        _log(f"\nstudy finished in {(time.perf_counter() - t_study) / 60:.1f} min; results in {profile_dir}\n")
-        try:
-            summary = write_results_table(profile_dir)
-            print((profile_dir / "results.md").read_text())
-        except RunFolderError as e:
-            summary = pd.DataFrame()
-            failures.append(("results table", str(e)))
-        if failures:
-            _log(f"\n{len(failures)} failed:")
-            for what, why in failures:
-                _log(f"  {what}: {why}")
-        else:
-            _log("every run finished")
-        return summary, failures
+    threads = check_threads(threads)
+    client = connect_dask(scheduler, workers) if executor == "dask" else None  # before anything is written
+    try:
+        with StudyLock(out / profile):  # one study writes into an out folder's profile at a time
+            remove_orphaned_temp_files()  # a killed study's half-written trunk cache (its writer is gone)
+            failures: list[tuple[str, str]] = []
+            t_study = time.perf_counter()
+            ctx = {"profile": profile, "out": out, "checkpoint_root": checkpoint_root, "log_output": log_output,
+                   "cell_timeout": cell_timeout, "n_jobs": len(plan.jobs),
+                   "threads": 1 if threads is None and client is not None else threads,
+                   "common": {"profile": profile, "data_root": nb_path(data_root), "overrides": overrides or {}}}
+            if client is not None:
+                failures += run_on_dask(plan, ctx, overrides, refresh_references, client)
+            else:
+                for v in plan.variants:
+                    for s in plan.seeds:
+                        problem = run_dataset(ctx, v, s, plan.conditions[0], overrides, refresh_references)
+                        if problem:
+                            failures.append(problem)
+                            continue
+                        for c in plan.conditions:
+                            for name, run_overrides in plan.points[(v, s, c)]:
+                                problem = run_condition(ctx, plan.jobs.index((v, s, c, name)) + 1, v, s, c, name,
+                                                        run_overrides)
+                                if problem:
+                                    failures.append(problem)
+            profile_dir = out / profile
+            try:
+                execute("04_figures.ipynb", profile_dir / "04_figures.ipynb",
+                        {"runs_dir": nb_path(profile_dir), "seed": plan.seeds[0], "save_figures": True}, log_output,
+                        cell_timeout, threads)
+            except Exception as e:  # noqa: BLE001
+                failures.append(("04_figures", _short(e)))
+                _log(f"04_figures FAILED: {_short(e)}")
+            _log(f"\nstudy finished in {(time.perf_counter() - t_study) / 60:.1f} min; results in {profile_dir}\n")
+            try:
+                summary = write_results_table(profile_dir)
+                print((profile_dir / "results.md").read_text())
+            except RunFolderError as e:
+                summary = pd.DataFrame()
+                failures.append(("results table", str(e)))
+            if failures:
+                _log(f"\n{len(failures)} failed:")
+                for what, why in failures:
+                    _log(f"  {what}: {why}")
+            else:
+                _log("every run finished")
+            return summary, failures
+    finally:
+        if client is not None:
+            close_dask(client)
 
 
 @dataclass
@@ -214,6 +241,11 @@ def plan_study(profile: str, conditions, seeds, variants, overrides: dict | None
     for path in paths:
         check_writable(path)
     jobs = [(v, s, c, name) for v in variants for s in seeds for c in conditions for name, _ in points[(v, s, c)]]
+    if paths:  # every folder the study will write, each provably inside its root (within() refuses otherwise)
+        out, _, checkpoint_root = paths
+        for v, s, c, name in jobs:
+            check_writable(run_dir(out, profile, v, s, name))
+            check_writable(checkpoint_dir(profile, v, s, name, checkpoint_root, out, "0" * 12))
     return StudyPlan(conditions, variants, seeds, points, jobs)
 
 
@@ -247,51 +279,72 @@ def _after(dataset_problem, run, *args):
     return ("skipped",) if dataset_problem else run(*args)
 
 
+DASK_CONNECT_TIMEOUT = 5  # seconds to reach a --scheduler before the study is refused
+
+
+def connect_dask(scheduler: str | None, workers: int | None):
+    """A Dask client: of the scheduler at `scheduler` (ParamsError within DASK_CONNECT_TIMEOUT seconds when none
+    answers there), or of a local cluster of `workers` one-thread processes, closed with the client."""
+    from distributed import Client, LocalCluster
+
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+        client._smlib_cluster = cluster  # closed with the client (run_on_dask)
+        return client
+    try:
+        return Client(scheduler, timeout=DASK_CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as e:
+        raise ParamsError(f"--scheduler {scheduler}: no Dask scheduler answered there within "
+                          f"{DASK_CONNECT_TIMEOUT} s ({type(e).__name__})") from None
+
+
 def run_on_dask(plan: StudyPlan, ctx: dict, overrides: dict | None, refresh_references: bool,
-                scheduler: str | None, workers: int | None) -> list[tuple[str, str]]:
-    """Submit the plan's notebooks to a Dask cluster as tasks with their dependencies; return what failed.
+                client) -> list[tuple[str, str]]:
+    """Submit the plan's notebooks to a Dask cluster (client: connect_dask) as tasks with their dependencies;
+    return what failed.
 
     Workers need this environment (the same package versions and the smlib Jupyter kernel) and the repository,
-    the data root and the out folder at the same paths (a shared filesystem). Dask's nanny gives each worker
-    one thread per library (OMP_NUM_THREADS=1), and the kernels they start inherit it.
+    the data root and the out folder at the same paths (a shared filesystem). Each kernel uses ctx["threads"]
+    threads (one unless --threads says otherwise).
     """
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import as_completed
 
-    cluster = None if scheduler else LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
-                                                  dashboard_address=None)
-    client = Client(scheduler or cluster)
     failures: list[tuple[str, str]] = []
-    try:
-        names = {}
-        data = {}
-        for v in plan.variants:
-            for s in plan.seeds:
-                fut = client.submit(run_dataset, ctx, v, s, plan.conditions[0], overrides, refresh_references,
-                                    key=f"01_data/{v}/seed{s}", pure=False)
-                data[(v, s)], names[fut.key] = fut, f"{v}/seed{s}/01_data"
-        runs = []
-        for i, (v, s, c, name) in enumerate(plan.jobs, start=1):
-            run_overrides = dict(plan.points[(v, s, c)])[name]
-            fut = client.submit(_after, data[(v, s)], run_condition, ctx, i, v, s, c, name, run_overrides,
-                                key=f"run/{v}/seed{s}/{name}", pure=False)
-            runs.append(fut)
-            names[fut.key] = f"{v}/seed{s}/{name}"
-        _log(f"[dask] {len(data)} datasets and {len(runs)} runs submitted to {client.scheduler.address}")
-        for fut in as_completed([*data.values(), *runs]):
-            try:
-                problem = fut.result()
-            except Exception as e:  # noqa: BLE001 - a task that raised (a lost worker, say): reported
-                problem = (names[fut.key], _short(e))
-            if problem and problem != ("skipped",):
-                failures.append(problem)
-                _log(f"[dask] {names[fut.key]}: FAILED: {problem[1]}")
-            elif problem is None:
-                _log(f"[dask] {names[fut.key]}: done")
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    names = {}
+    data = {}
+    for v in plan.variants:
+        for s in plan.seeds:
+            fut = client.submit(run_dataset, ctx, v, s, plan.conditions[0], overrides, refresh_references,
+                                key=f"01_data/{v}/seed{s}", pure=False)
+            data[(v, s)], names[fut.key] = fut, f"{v}/seed{s}/01_data"
+    runs = []
+    for i, (v, s, c, name) in enumerate(plan.jobs, start=1):
+        run_overrides = dict(plan.points[(v, s, c)])[name]
+        fut = client.submit(_after, data[(v, s)], run_condition, ctx, i, v, s, c, name, run_overrides,
+                            key=f"run/{v}/seed{s}/{name}", pure=False)
+        runs.append(fut)
+        names[fut.key] = f"{v}/seed{s}/{name}"
+    _log(f"[dask] {len(data)} datasets and {len(runs)} runs submitted to {client.scheduler.address}")
+    for fut in as_completed([*data.values(), *runs]):
+        try:
+            problem = fut.result()
+        except Exception as e:  # noqa: BLE001 - a task that raised (a lost worker, say): reported
+            problem = (names[fut.key], _short(e))
+        if problem and problem != ("skipped",):
+            failures.append(problem)
+            _log(f"[dask] {names[fut.key]}: FAILED: {problem[1]}")
+        elif problem is None:
+            _log(f"[dask] {names[fut.key]}: done")
     return failures
+
+
+def close_dask(client) -> None:
+    """Close a connect_dask client and the local cluster it started, if any."""
+    cluster = getattr(client, "_smlib_cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
 
 
 def run_dataset(ctx: dict, variant: str, seed: int, condition: str, overrides: dict | None,
@@ -312,7 +365,7 @@ def run_dataset(ctx: dict, variant: str, seed: int, condition: str, overrides: d
     try:
         execute("01_data.ipynb", ddir / "01_data.ipynb",
                 {**ctx["common"], "variant": variant, "seed": seed, "out_dir": nb_path(ddir)}, ctx["log_output"],
-                ctx["cell_timeout"])
+                ctx["cell_timeout"], ctx.get("threads"))
     except Exception as e:  # noqa: BLE001 - reported, the rest still runs
         _log(f"  FAILED: {_short(e)} ({_where(ddir / '01_data.ipynb')})")
         return f"{variant}/seed{seed}/01_data", _short(e)
@@ -340,7 +393,7 @@ def run_condition(ctx: dict, i: int, variant: str, seed: int, condition: str, na
               "checkpoint_dir": nb_path(ckpt), "out_dir": nb_path(rdir)}
         for notebook in RUN_NOTEBOOKS:
             _log(f"{label}: {notebook.removesuffix('.ipynb')}")
-            execute(notebook, rdir / notebook, nb, ctx["log_output"], ctx["cell_timeout"])
+            execute(notebook, rdir / notebook, nb, ctx["log_output"], ctx["cell_timeout"], ctx.get("threads"))
         write_completion(rdir, phash)  # last: the run is done only once this exists
         _log(f"{label}: finished in {time.perf_counter() - t0:.0f} s")
     except Exception as e:  # noqa: BLE001 - reported, the rest still runs
@@ -373,6 +426,13 @@ def _refuse_repeats(items: tuple, what: str) -> None:
     repeated = sorted({x for x in items if items.count(x) > 1})
     if repeated:
         raise ParamsError(f"{what}: {', '.join(map(str, repeated))} given twice")
+
+
+def check_threads(threads) -> int | None:
+    """--threads: None (the libraries' default) or a whole number of threads per kernel in 1..1024."""
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 1024):
+        raise ParamsError(f"--threads {threads!r}: expected a whole number of threads per kernel in 1..1024")
+    return threads
 
 
 def check_seeds(seeds) -> tuple[int, ...]:
@@ -437,14 +497,32 @@ def check_encoder(params) -> None:
 
 
 def check_writable(path: Path) -> None:
-    """The nearest existing folder of path must be writable, or the study would fail after writing part of it."""
-    existing = Path(path)
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    """The nearest existing folder of path must be writable and every name on the way short enough for its
+    filesystem, or the study would fail after writing part of it."""
+    path = Path(path)
+    try:
+        existing = path
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        name_max = os.pathconf(existing, "PC_NAME_MAX") if existing.is_dir() else 255
+        path_max = os.pathconf(existing, "PC_PATH_MAX") if existing.is_dir() else 4096
+    except OSError as e:  # ENAMETOOLONG from a name past the limit, ELOOP, EACCES on the way
+        raise ParamsError(f"{_shorten(path)}: cannot be used as a folder ({e.strerror})") from None
+    for part in path.parts:
+        if len(os.fsencode(part)) > name_max:
+            raise ParamsError(f"{_shorten(path)}: the name {_shorten(part, 40)} is {len(os.fsencode(part))} bytes, "
+                              f"longer than the {name_max} its filesystem allows")
+    if len(os.fsencode(str(path.resolve()))) + 64 > path_max:  # room for the files a run writes inside
+        raise ParamsError(f"{_shorten(path)}: the path is too long for its filesystem ({path_max} bytes at most)")
     if not existing.is_dir():
-        raise ParamsError(f"{path}: {existing} is not a folder")
+        raise ParamsError(f"{_shorten(path)}: {existing} is not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise ParamsError(f"{path}: {existing} is not writable")
+        raise ParamsError(f"{_shorten(path)}: {existing} is not writable")
+
+
+def _shorten(path, limit: int = 120) -> str:
+    text = str(path)
+    return text if len(text) <= limit else f"{text[:limit // 2]}...{text[-limit // 2:]}"
 
 
 SWEEPABLE = ("model", "loss", "train")
@@ -593,6 +671,9 @@ def main(argv=None) -> int:
                     help="with --executor dask: the scheduler of a running cluster, e.g. tcp://HOST:8786")
     ap.add_argument("--workers", type=int, default=None, metavar="N",
                     help="with --executor dask: start a local cluster of N worker processes (default 2)")
+    ap.add_argument("--threads", type=int, default=None, metavar="N",
+                    help="intra-op threads of each notebook kernel (default: all cores; one per worker with "
+                         "--executor dask); use 1 when anything heavy runs beside the study")
     ap.add_argument("--params", default=None, metavar="DIR",
                     help=f"another params folder (base.yaml, profiles/, conditions/) for this study and its "
                          f"notebooks (default: {PARAMS_DIR}; also ${PARAMS_ENV})")
@@ -608,8 +689,15 @@ def main(argv=None) -> int:
                 report = recompute_metrics(profile_dir)
             runs = [r for r in report if r["kind"] == "run"]
             refs = [r for r in report if r["kind"] == "references"]
+            failed = [r for r in report if r.get("failed")]
             print(f"{len(runs)} runs read, {sum(bool(r['changed']) for r in runs)} rewritten; {len(refs)} reference "
-                  f"files read, {sum(bool(r['changed']) for r in refs)} rewritten")
+                  f"files read, {sum(bool(r['changed']) for r in refs)} rewritten"
+                  + (f"; {len(failed)} could not be recomputed" if failed else ""))
+            for r in failed:
+                print(f"error: {r['failed']}", file=sys.stderr)
+            if failed:  # the tables read every run's embeddings: they are rebuilt once the runs above are mended
+                print("tables not rebuilt: retrain or move away the runs named on stderr, then run this again")
+                return 1
             write_results_table(profile_dir)
             return 0
         if args.table_only:
@@ -627,7 +715,7 @@ def main(argv=None) -> int:
                                 refresh_references=args.refresh_references,
                                 sweep=parse_sweep(args.sweep) if args.sweep is not None else None,
                                 cell_timeout=args.cell_timeout, executor=args.executor, scheduler=args.scheduler,
-                                workers=args.workers)
+                                workers=args.workers, threads=args.threads)
         if failures:
             return 1
     except (ParamsError, RunFolderError) as e:

@@ -5,14 +5,19 @@ output for a text is the same at every step, in every condition and for every lr
 once, stored under a git-ignored folder keyed by (encoder weights, cut layer, max_length, dataset),
 and each training step only runs the top N blocks over the stored states.
 
-The file is written atomically (temp file, then rename) and carries the SHA-256 of its states: a
-file that does not load, holds another key or fails its checksum is rebuilt, never used.
+The file is written atomically (a temp file named with its writer's host and pid, then a rename) and
+carries one SHA-256 over everything that is read back: the key, the index (each text's first row and
+token count) and the states. A file that does not load, holds another key, an index that does not fit
+its states, or fails its checksum is rebuilt, never used. Temp files whose writer is gone (a killed
+study) are removed the next time a cache is opened; one whose writer still runs is left alone.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import re
+import socket
 import sys
 from pathlib import Path
 
@@ -22,7 +27,7 @@ from tqdm import tqdm
 from .config import DOMAINS
 
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "cache" / "trunk"
-FORMAT = 1
+FORMAT = 2  # 2: the checksum covers key, index and states (1 covered the states only)
 
 
 class TrunkCache:
@@ -45,8 +50,17 @@ class TrunkCache:
         return len(self.index)
 
 
-def _tensor_sha(x: torch.Tensor) -> str:
-    return hashlib.sha256(x.contiguous().view(torch.uint8).numpy().tobytes()).hexdigest()
+def _checksum(key: dict, index_rows: list, states: torch.Tensor) -> str:
+    """SHA-256 of everything a cache file holds that is read back: the key, the index rows and the states."""
+    h = hashlib.sha256(json.dumps(key, sort_keys=True).encode())
+    h.update(json.dumps(index_rows).encode())
+    h.update(f"{states.dtype}{tuple(states.shape)}".encode())
+    h.update(states.contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _index_rows(index: dict) -> list[list]:
+    return [[d, int(i), int(s), int(n)] for (d, i), (s, n) in index.items()]
 
 
 def encoder_fingerprint(model) -> str:
@@ -91,9 +105,10 @@ def read_cache(path: str | Path, key: dict) -> TrunkCache | None:
         return None
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-        stored_key, states = blob["key"], blob["states"]
-        index = {(d, int(i)): (int(s), int(n)) for d, i, s, n in blob["index"]}
-        ok = stored_key == key and _tensor_sha(states) == blob["sha256"]
+        stored_key, rows, states = blob["key"], blob["index"], blob["states"]
+        ok = stored_key == key and _checksum(stored_key, rows, states) == blob["sha256"]
+        index = {(d, int(i)): (int(s), int(n)) for d, i, s, n in rows}
+        ok = ok and all(0 <= s and 0 < n and s + n <= len(states) for s, n in index.values())
     except Exception as e:  # noqa: BLE001 - any unreadable file is rebuilt
         print(f"trunk cache {path.name} is unreadable ({type(e).__name__}); rebuilding", file=sys.stderr)
         return None
@@ -130,9 +145,10 @@ def write_cache(cache: TrunkCache, path: str | Path) -> Path:
     """Write atomically: a temp file in the same folder, then an atomic rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    blob = {"key": cache.key, "index": [[d, i, s, n] for (d, i), (s, n) in cache.index.items()],
-            "states": cache.states, "sha256": _tensor_sha(cache.states)}
+    tmp = path.with_name(f".{path.name}.{_HOST}.{os.getpid()}.tmp")
+    rows = _index_rows(cache.index)
+    blob = {"key": cache.key, "index": rows, "states": cache.states,
+            "sha256": _checksum(cache.key, rows, cache.states)}
     try:
         torch.save(blob, tmp)
         os.replace(tmp, path)
@@ -141,10 +157,45 @@ def write_cache(cache: TrunkCache, path: str | Path) -> Path:
     return path
 
 
+_HOST = re.sub(r"[^A-Za-z0-9-]+", "-", socket.gethostname())[:40] or "host"
+_TEMP = re.compile(r"^\..+\.pt\.(?:(?P<host>[A-Za-z0-9-]+)\.)?(?P<pid>[0-9]+)\.tmp$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a process of another user: alive
+        return True
+    return True
+
+
+def remove_orphaned_temp_files(root: str | Path = DEFAULT_ROOT) -> list[Path]:
+    """Delete temp files under root that a writer on this host left when it was killed (its pid is not alive);
+    one whose writer still runs, or that another host wrote (a shared cache folder), is kept. Returns the removed."""
+    removed = []
+    root = Path(root)
+    if not root.is_dir():
+        return removed
+    for tmp in root.glob(".*.tmp"):
+        m = _TEMP.match(tmp.name)
+        if m is None or (m["host"] is not None and m["host"] != _HOST) or _alive(int(m["pid"])):
+            continue
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+            print(f"trunk cache: removed {tmp.name}, left by a writer that is gone", file=sys.stderr)
+        except FileNotFoundError:  # another study removed it first
+            pass
+    return removed
+
+
 def load_or_build_cache(model, dataset, root: str | Path = DEFAULT_ROOT, progress: bool = True) -> TrunkCache:
     """The dataset's trunk states for this model's cut: read if a valid cache exists, else built and written."""
     if not model.cached_trunk:
         raise ValueError("the trunk cache needs train.trainable_layers other than 'all'")
+    remove_orphaned_temp_files(root)
     key = cache_key(model, dataset)
     path = cache_path(key, root)
     cache = read_cache(path, key)

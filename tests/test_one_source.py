@@ -89,7 +89,7 @@ def test_a_new_metric_is_one_function_and_reaches_every_recorded_run(tmp_path, m
     assert "prefix_row_norm" in tables.collect_results(out / "smoke").columns
 
 
-def test_recompute_refuses_a_corrupted_run_and_skips_an_incomplete_one(tmp_path):
+def test_recompute_reports_a_corrupted_run_and_skips_an_incomplete_one(tmp_path):
     out = _copy_smoke(tmp_path)
     runs = [p for _, _, _, p in run_files(out / "smoke", "metrics.json")]
     (runs[0].parent / "run.json").unlink(missing_ok=True)
@@ -97,6 +97,7 @@ def test_recompute_refuses_a_corrupted_run_and_skips_an_incomplete_one(tmp_path)
     report = evaluation.recompute_metrics(out / "smoke", log=lambda _: None)
     assert report[0]["skipped"] and all(not r["changed"] for r in report)
     runs[1].write_text("{not json")
-    with pytest.raises(study.RunFolderError, match="corrupted"):
-        evaluation.recompute_metrics(out / "smoke", log=lambda _: None)
+    report = evaluation.recompute_metrics(out / "smoke", log=lambda _: None)  # reported, the others still read
+    assert "corrupted" in report[1]["failed"] and str(runs[1]) in report[1]["failed"]
+    assert not any(r.get("failed") for i, r in enumerate(report) if i != 1) and len(report) == len(runs) + 2
     assert runs[1].read_text() == "{not json"

@@ -314,7 +314,8 @@ def _study_cmd(out: Path, tmp_path: Path) -> list[str]:
     return [sys.executable, "-c", (
         "import sys; from smlib import study\n"
         f"_, f = study.run_study('smoke', conditions=('v3_contrastive',), variants=('verbatim',), seeds=(11,), "
-        f"out={str(out)!r}, data_root={str(tmp_path / 'data')!r}, checkpoint_root={str(tmp_path / 'ckpt')!r})\n"
+        f"out={str(out)!r}, data_root={str(tmp_path / 'data')!r}, checkpoint_root={str(tmp_path / 'ckpt')!r}, "
+        "threads=1)\n"
         "sys.exit(1 if f else 0)")]
 
 
@@ -351,5 +352,7 @@ def test_kill_9_at_several_points_never_leaves_an_incomplete_run_marked_done(tmp
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert run_state(rdir, phash)[0] == "done"
     assert not list(rdir.glob(".*partial*"))
+    runtime = json.loads((rdir / "metrics.json").read_text())["runtime"]  # the kernels' threads and smlib
+    assert runtime["threads"] == 1 and Path(runtime["smlib_root"]) == ROOT
     again = subprocess.run(_study_cmd(out, tmp_path), cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert "done before, skipped" in again.stdout

@@ -1,0 +1,79 @@
+"""What a study's notebook kernels run before their first cell: the runner's smlib, its thread count, and death
+with the runner.
+
+A Jupyter kernel runs in a process session of its own, so a `kill -9` of the study's process group misses it,
+and ipykernel's own parent poller is a Python thread that cannot act while the kernel holds the GIL (a
+600 MB `torch.save`). `install` arms Linux's parent-death signal: the kernel gets SIGKILL the moment the
+process that started it dies, whatever it is doing. Elsewhere a watchdog thread polls the parent instead.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the folder that holds this smlib
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+_PR_SET_PDEATHSIG = 1
+
+
+def startup_lines(threads: int | None = None, root: Path = PACKAGE_ROOT) -> list[str]:
+    """The kernel's startup code (IPKernelApp.exec_lines): import smlib from root, then install()."""
+    return [f"import sys as _s; _s.path.insert(0, {str(root)!r}); import smlib.kernel as _k; "
+            f"_k.install({threads!r}); del _s, _k"]
+
+
+def kernel_arguments(threads: int | None = None, root: Path = PACKAGE_ROOT) -> list[str]:
+    """Extra command-line arguments of a study kernel (papermill/nbclient's extra_arguments)."""
+    return [f"--IPKernelApp.exec_lines={line}" for line in startup_lines(threads, root)]
+
+
+def install(threads: int | None = None) -> None:
+    """In a kernel: die with the process that started it (JPY_PARENT_PID) and use `threads` threads (None: as is)."""
+    if threads is not None:
+        set_threads(threads)
+    parent = int(os.environ.get("JPY_PARENT_PID") or 0)
+    if parent <= 1:
+        return
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    else:
+        threading.Thread(target=_watch, args=(parent,), name="smlib-parent-watchdog", daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _watch(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def set_threads(threads: int) -> None:
+    """Intra-op threads of torch and of the BLAS libraries numpy and scikit-learn use."""
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+
+
+def runtime_info() -> dict:
+    """Where this process's smlib comes from and how many threads torch uses (recorded with every run)."""
+    import subprocess
+
+    import torch
+
+    commit = None
+    if (PACKAGE_ROOT / ".git").exists():  # a checkout (not an installed copy inside some other repository)
+        try:
+            commit = subprocess.run(["git", "-C", str(PACKAGE_ROOT), "rev-parse", "HEAD"], capture_output=True,
+                                    text=True, timeout=10).stdout.strip() or None
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return {"threads": torch.get_num_threads(), "smlib_root": str(PACKAGE_ROOT), "smlib_commit": commit}
