@@ -15,7 +15,7 @@ from .config import PROPOSED, REFERENCE_ROWS, ordered_variants, row_order
 from .evaluation import load_embeddings
 from .embeddings import truncate_normalize
 from .metrics import gallery_top1, paired_bootstrap_diff, ranks_from_similarities
-from .record import run_files
+from .record import iter_datasets, iter_runs
 
 GALLERY_SIZES = (10, 20, 50, 100)
 # Reference rows a trained condition is read against in paired differences (the ceiling and chance are bounds).
@@ -28,7 +28,7 @@ def load_histories(profile_dir: str | Path, sweeps: bool = False) -> pd.DataFram
     Sweep runs (folders named <condition>@<key>=<value>) are left out unless sweeps=True.
     """
     frames = []
-    for variant, seed, name, path in run_files(profile_dir, "history.csv", sweeps):
+    for variant, seed, name, path in iter_runs(profile_dir, "history.csv", sweeps):
         h = pd.read_csv(path)
         h.insert(0, "condition", name)
         h.insert(0, "seed", seed)
@@ -46,23 +46,19 @@ def record_similarities(profile_dir: str | Path, sweeps: bool = False) -> dict[t
     Sweep runs (folders named <condition>@<key>=<value>) are left out unless sweeps=True.
     """
     out = {}
-    for _, _, _, path in run_files(profile_dir, "embeddings.npz", sweeps):
+    for variant, seed, name, path in iter_runs(profile_dir, "embeddings.npz", sweeps):
         emb = load_embeddings(path)
         d, h = (truncate_normalize(torch.from_numpy(np.asarray(emb[f"{x}_prefix"], dtype=np.float32)))
                 for x in ("dating", "hiring"))
-        out[_key(path.parent.parent, path.parent.name)] = (np.asarray(emb["person_ids"]), d @ h.T)
-    for path in sorted(Path(profile_dir).glob("*/seed*/reference_sims.npz")):
+        out[(variant, seed, name)] = (np.asarray(emb["person_ids"]), d @ h.T)
+    for variant, seed, path in iter_datasets(profile_dir, "reference_sims.npz"):
         with np.load(path) as z:
             for name in z.files:
                 if name != "person_ids":
-                    out[_key(path.parent, name)] = (z["person_ids"], torch.from_numpy(z[name]))
+                    out[(variant, seed, name)] = (z["person_ids"], torch.from_numpy(z[name]))
     if not out:
-        raise FileNotFoundError(f"no embeddings.npz or reference_sims.npz under {profile_dir}/<variant>/seed<s>")
+        raise FileNotFoundError(f"no embeddings.npz or reference_sims.npz in the datasets of {profile_dir}")
     return out
-
-
-def _key(seed_dir: Path, condition: str) -> tuple[str, int, str]:
-    return seed_dir.parent.name, int(seed_dir.name.removeprefix("seed")), condition
 
 
 def per_person_top1(sims: torch.Tensor) -> np.ndarray:

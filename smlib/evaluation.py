@@ -19,7 +19,7 @@ from .data import Dataset
 from .embeddings import truncate_normalize
 from .kernel import runtime_info
 from .metrics import bootstrap_ci, cka_across_dims, dim_sweep, match_summary, prefix_variance, triplet_accuracy
-from .record import RunFolderError, run_files, run_state, write_completion
+from .record import RunFolderError, dataset_in, iter_datasets, iter_runs, run_state, write_completion
 
 EMBEDDING_KEYS = ("person_ids", "dating", "hiring", "dating_prefix", "hiring_prefix",
                   "triplets_dating", "triplets_hiring")
@@ -175,14 +175,14 @@ def recompute_metrics(profile_dir: str | Path, log=print) -> list[dict]:
     naming the run and the file ("failed"); every other run is still recomputed.
     """
     report = []
-    for _, _, _, path in run_files(profile_dir, "metrics.json"):
+    for _, _, _, path in iter_runs(profile_dir, "metrics.json"):
         try:
             entry = _recompute_run(path, log)
         except RunFolderError as e:
             entry = {"run": str(path.parent), "kind": "run", "failed": str(e), "changed": {}}
             log(f"FAILED {e}")
         report.append(entry)
-    for path in sorted(Path(profile_dir).glob("*/seed*/references.json")):
+    for _, _, path in iter_datasets(profile_dir, "references.json"):
         try:
             report.append(_recompute_references(path, log))
         except RunFolderError as e:
@@ -523,7 +523,7 @@ def hardest_misses(emb: dict, dataset, k: int = 5) -> pd.DataFrame:
 
 def load_run_embeddings(profile_dir: str | Path, variant: str, seed: int) -> dict[str, dict]:
     """Condition -> embeddings of every run under profile_dir/variant/seed<seed> that saved them."""
-    folder = Path(profile_dir) / variant / f"seed{seed}"
+    folder = dataset_in(profile_dir, variant, seed)
     found = {p.parent.name: p for p in folder.glob("*/embeddings.npz")}
     if not found:
         raise FileNotFoundError(f"no <condition>/embeddings.npz under {folder}: run the study first")

@@ -1,4 +1,9 @@
-"""The run record's integrity: completion records, complete notebooks, and one study per out folder at a time.
+"""The run record: its layout (the one place that spells out folder names), completion records, complete
+notebooks, and one study per out folder at a time.
+
+Layout: <out>/<profile>/<variant>/<seed folder>/<run>, the seed folder named by SEED_FOLDER; checkpoints mirror
+it under <checkpoint root>/<out name>-<hash>/. Every other module builds and walks these paths through
+profile_dir, dataset_dir, run_dir, checkpoint_dir, iter_datasets and iter_runs.
 
 A condition's run folder is done only when its completion record (run.json, written last by the runner)
 lists every file of the run with its SHA-256 and every listed file is there unchanged. A folder without
@@ -19,24 +24,114 @@ import numpy as np
 COMPLETION = "run.json"
 RUN_NOTEBOOKS = ("02_train.ipynb", "03_evaluate.ipynb")
 RUN_FILES = ("metrics.json", "embeddings.npz") + RUN_NOTEBOOKS  # a run is not done without each of these
+SEED_FOLDER = "seed{seed}"  # the name of a seed's folder: the one place it is spelled out
 
 
 class RunFolderError(RuntimeError):
     """A run folder holds something that does not belong to this run (or is unreadable)."""
 
 
-def run_files(profile_dir: str | Path, filename: str, sweeps: bool = True):
-    """(variant, seed, run folder name, path) of every <profile_dir>/<variant>/seed<s>/<run>/<filename>, in order.
+def seed_folder(seed: int) -> str:
+    """The folder name of a seed (SEED_FOLDER)."""
+    return SEED_FOLDER.format(seed=int(seed))
+
+
+def folder_seed(name: str) -> int | None:
+    """The seed a folder name stands for (the inverse of seed_folder), or None if it names no seed."""
+    head, _, tail = SEED_FOLDER.partition("{seed}")
+    if name.startswith(head) and name.endswith(tail) and len(name) > len(head) + len(tail):
+        digits = name[len(head):len(name) - len(tail)]
+        if digits.isdigit():
+            return int(digits)
+    return None
+
+
+def within(root: Path, *parts) -> Path:
+    """root/part/part/...: each part one safe path component (config.safe_component), so the result never resolves
+    outside root; anything else (a '/', '..', an absolute path, odd bytes) is one ParamsError naming it."""
+    from .config import ParamsError, safe_component
+
+    for part in parts:
+        if not safe_component(str(part)):
+            raise ParamsError(f"{part!r} cannot name a folder under {root}: a folder name is letters, digits and "
+                              "_.+=@~- only (nothing a study writes may land outside its out folder)")
+    return Path(root).joinpath(*map(str, parts))
+
+
+def profile_dir(out: str | Path, profile: str) -> Path:
+    """<out>/<profile>: a profile's record (04_figures, the tables, the datasets' folders)."""
+    return within(Path(out), profile)
+
+
+def dataset_dir(out: str | Path, profile: str, variant: str, seed: int) -> Path:
+    """<out>/<profile>/<variant>/<seed folder>: the 01_data record and references.json."""
+    return dataset_in(profile_dir(out, profile), variant, seed)
+
+
+def dataset_in(profile_folder: str | Path, variant: str, seed: int) -> Path:
+    """A dataset's folder inside a profile's record folder (dataset_dir when the out folder is not at hand)."""
+    return within(Path(profile_folder), variant, seed_folder(seed))
+
+
+def run_dir(out: str | Path, profile: str, variant: str, seed: int, run: str) -> Path:
+    """<dataset_dir>/<run>: notebooks, metrics.json, embeddings.npz of one condition or sweep point."""
+    return within(dataset_dir(out, profile, variant, seed), run)
+
+
+def checkpoint_dir(profile: str, variant: str, seed: int, run: str, root: str | Path,
+                   out: str | Path | None = None, params_hash: str | None = None) -> Path:
+    """Checkpoints live outside git, mirrored by the run layout; they belong to one out folder and one params hash.
+
+    <root>/<out folder name>-<hash of its path>/<profile>/<variant>/<seed folder>/<run>-<params hash>, so two
+    studies with different --out or different params never share a checkpoint folder.
+    """
+    import re
+
+    from .config import safe_component
+
+    base = Path(root)
+    if out is not None:
+        resolved = str(Path(out).resolve())
+        name = Path(resolved).name
+        name = name if safe_component(name) else re.sub(r"[^A-Za-z0-9_.+-]+", "_", name).strip("._-")[:40] or "out"
+        base = base / f"{name}-{hashlib.sha256(resolved.encode()).hexdigest()[:8]}"
+    leaf = run if params_hash is None else f"{run}-{params_hash}"
+    return within(base, profile, variant, seed_folder(seed), leaf)
+
+
+def iter_datasets(profile_dir: str | Path, filename: str | None = None):
+    """(variant, seed, folder) of every dataset folder <profile_dir>/<variant>/<seed folder>, in order; with
+    filename, only those that hold it, and the file's path instead of the folder."""
+    found = []
+    for variant_dir in Path(profile_dir).iterdir() if Path(profile_dir).is_dir() else ():
+        if not variant_dir.is_dir() or variant_dir.name.startswith("."):
+            continue
+        for folder in variant_dir.iterdir():
+            seed = folder_seed(folder.name)
+            if seed is None or not folder.is_dir():
+                continue
+            target = folder if filename is None else folder / filename
+            if filename is None or target.is_file():
+                found.append((variant_dir.name, seed, target))
+    yield from sorted(found, key=lambda r: str(r[2]))
+
+
+def iter_runs(profile_dir: str | Path, filename: str, sweeps: bool = True):
+    """(variant, seed, run folder name, path) of every <dataset folder>/<run>/<filename>, in order.
 
     Sweep points (folders named <condition>@<key>=<value>) are left out with sweeps=False.
     """
     from .config import is_sweep_run
 
-    for path in sorted(Path(profile_dir).glob(f"*/seed*/*/{filename}")):
-        name = path.parent.name
-        seed = path.parent.parent.name.removeprefix("seed")
-        if (sweeps or not is_sweep_run(name)) and seed.isdigit():
-            yield path.parent.parent.parent.name, int(seed), name, path
+    found = []
+    for variant, seed, folder in iter_datasets(profile_dir):
+        for path in folder.glob(f"*/{filename}"):
+            if sweeps or not is_sweep_run(path.parent.name):
+                found.append((variant, seed, path.parent.name, path))
+    yield from sorted(found, key=lambda r: str(r[3]))
+
+
+run_files = iter_runs  # the earlier name
 
 
 def sha256(path: Path) -> str:

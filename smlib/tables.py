@@ -11,7 +11,7 @@ import pandas as pd
 
 from .config import REPO_ROOT, is_sweep_run, ordered_variants, row_order
 from .metrics import seed_interval
-from .record import RunFolderError, run_files
+from .record import RunFolderError, iter_datasets, iter_runs
 
 KEY_COLUMNS = ["variant", "condition", "seed"]
 # the metrics the results table shows (results_long.csv keeps every metric of every run)
@@ -151,12 +151,12 @@ def collect_results(profile_dir: str | Path) -> pd.DataFrame:
     profile_dir = Path(profile_dir)
     records = []
     datasets = {}  # dataset folder -> the data params its references.json was made for
-    for path in sorted(profile_dir.glob("*/seed*/references.json")):
+    for _, _, path in iter_datasets(profile_dir, "references.json"):
         try:
             datasets[path.parent] = json.loads(path.read_text()).get("data_params")
         except (json.JSONDecodeError, AttributeError) as e:
             raise RunFolderError(f"{path} is corrupted ({e})") from None
-    for _, _, name, path in run_files(profile_dir, "metrics.json"):
+    for _, _, name, path in iter_runs(profile_dir, "metrics.json"):
         try:
             r = json.loads(path.read_text())  # a sweep point's folder name, e.g. v3_contrastive@prefix_dim=16, names its row
             condition = name if is_sweep_run(name) and name.startswith(r["condition"]) else r["condition"]
@@ -168,7 +168,7 @@ def collect_results(profile_dir: str | Path) -> pd.DataFrame:
             raise RunFolderError(f"{path} was trained on another dataset than {path.parent.parent / 'references.json'} "
                                  "describes (its data params or seed differ): one table would mix two datasets; "
                                  "rerun that dataset's runs into another --out")
-    for path in sorted(profile_dir.glob("*/seed*/references.json")):
+    for _, _, path in iter_datasets(profile_dir, "references.json"):
         try:
             rows = json.loads(path.read_text())["rows"]
             for row in rows:
@@ -275,7 +275,7 @@ def record_params(profile_dir: str | Path) -> dict:
     from .config import PROPOSED
 
     paths: dict[str, Path] = {}  # each condition's first run
-    for _, _, name, path in run_files(profile_dir, "metrics.json", sweeps=False):
+    for _, _, name, path in iter_runs(profile_dir, "metrics.json", sweeps=False):
         paths.setdefault(name, path)
     if not paths:
         raise RunFolderError(f"no recorded run under {profile_dir}")

@@ -181,7 +181,7 @@ def test_the_runner_redoes_an_incomplete_run_and_skips_a_complete_one(tmp_path, 
             write_fake_run(path.parent, study_params(parameters["condition"], "smoke", "verbatim", 42), complete=False)
 
     monkeypatch.setattr(study, "execute", fake_execute)
-    monkeypatch.setattr(study, "write_results_table", lambda d: (d / "results.md").write_text(""))
+    monkeypatch.setattr(study.run, "write_results_table", lambda d: (d / "results.md").write_text(""))
     p = study_params("v3_contrastive", "smoke", "verbatim", 42)
     ddir = study.dataset_dir(tmp_path, "smoke", "verbatim", 42)
     ddir.mkdir(parents=True)

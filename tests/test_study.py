@@ -8,7 +8,8 @@ import pytest
 from smlib import study, tables
 from smlib.config import REFERENCE_ROWS, conditions
 from conftest import executed_notebook, write_fake_run
-from smlib.study import RunFolderError, finished, main, run_dir, study_params
+from smlib.record import run_state
+from smlib.study import RunFolderError, main, run_dir, study_params
 from smlib.tables import collect_results
 
 CONDITIONS = conditions()
@@ -32,12 +33,12 @@ def test_finished_only_for_matching_params(tmp_path):
     params = study_params("v3_mse", "smoke", "disjoint", 7)
     folder = run_dir(tmp_path, "smoke", "disjoint", 7, "v3_mse")
     assert folder.parts[-4:] == ("smoke", "disjoint", "seed7", "v3_mse")
-    assert not finished(folder, params.hash())
+    assert run_state(folder, params.hash())[0] != "done"
     _write_metrics(folder, params, prefix_d2h_top1=0.5)
-    assert finished(folder, params.hash())
+    assert run_state(folder, params.hash())[0] == "done"
     other = study_params("v3_mse", "smoke", "disjoint", 7, {"train.lr": 0.5})
     with pytest.raises(RunFolderError, match="records other params"):
-        finished(folder, other.hash())
+        run_state(folder, other.hash())
 
 
 def test_corrupted_metrics_is_reported_and_left_alone(tmp_path):
@@ -45,7 +46,7 @@ def test_corrupted_metrics_is_reported_and_left_alone(tmp_path):
     folder.mkdir()
     (folder / "metrics.json").write_text("{not json")
     with pytest.raises(RunFolderError, match="corrupted"):
-        finished(folder, "abc")
+        run_state(folder, "abc")
     assert (folder / "metrics.json").read_text() == "{not json"
 
 
@@ -125,7 +126,7 @@ def test_references_missing_names_the_rows_an_old_record_lacks(tmp_path):
 def test_runner_reruns_01_data_only_where_references_are_stale_or_asked(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(study, "execute", lambda nb, path, parameters, *a, **k: calls.append((nb, path)))
-    monkeypatch.setattr(study, "write_results_table", lambda profile_dir: (profile_dir / "results.md").write_text(""))
+    monkeypatch.setattr(study.run, "write_results_table", lambda profile_dir: (profile_dir / "results.md").write_text(""))
     for variant, rows in (("verbatim", None), ("disjoint", [{"condition": "chance"}])):
         ddir = study.dataset_dir(tmp_path, "smoke", variant, 42)
         _references(ddir, study_params("v3_contrastive", "smoke", variant, 42), rows)

@@ -1,0 +1,151 @@
+"""The command line: python -m smlib.study --profile quick [--conditions a,b] [--seeds 42,43] [--variants ...]."""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from ..config import DEFAULT_VARIANTS, PARAMS_DIR, PARAMS_ENV, VARIANTS, ParamsError, available, parse_yaml
+from ..evaluation import recompute_metrics
+from ..record import RunFolderError, StudyLock
+from ..tables import update_readme, write_results_table
+from .notebooks import DEFAULT_CELL_TIMEOUT, ROOT
+from .plan import EXECUTORS, check_overrides, check_seeds, parse_sweep
+from .run import run_study
+
+
+def use_params_dir(folder: str | Path) -> Path:
+    """Point every params load of this process and of the notebooks it runs at folder ($SMLIB_PARAMS_DIR)."""
+    import os
+
+    folder = Path(folder).resolve()
+    missing = [name for name in ("base.yaml", "profiles", "conditions") if not (folder / name).exists()]
+    if missing:
+        raise ParamsError(f"--params {folder}: not a params folder (it lacks {', '.join(missing)})")
+    os.environ[PARAMS_ENV] = str(folder)
+    return folder
+
+
+def _csv(value: str) -> list[str]:
+    """'a, b' -> ['a', 'b']; an empty item (',', 'a,,b') stays, as '', so the checks can refuse it."""
+    items = [v.strip() for v in value.split(",")]
+    return [] if items == [""] else items
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line refusals (exit 2), like every other refusal of the runner."""
+
+    def error(self, message: str):
+        print(f"error: {message} (see python -m smlib.study --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """--set KEY=VALUE items -> {dotted key: value}; values are YAML (1e-4 reads as a number)."""
+    overrides: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", key):
+            raise ParamsError(f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. --set train.lr=1e-4")
+        if key in overrides:
+            raise ParamsError(f"--set {key}: given twice")
+        overrides[key] = parse_yaml(value, f"--set {item!r}")
+    check_overrides(overrides)
+    return overrides
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """'42,43' -> (42, 43), each an integer in 0..2^32-1, distinct, at least one."""
+    seeds = []
+    for raw in _csv(text):
+        if not re.fullmatch(r"[+-]?[0-9]+", raw):
+            raise ParamsError(f"--seeds {text!r}: {raw!r} is not an integer (expected e.g. --seeds 42,43,44)")
+        seeds.append(int(raw))
+    return check_seeds(seeds)
+
+
+def main(argv=None) -> int:
+    """Command line: python -m smlib.study --profile quick [--conditions a,b] [--seeds 42,43] [--variants ...]."""
+    ap = _Parser(prog="python -m smlib.study", description="Run the study: papermill executes 01 per dataset, "
+                 "02+03 per condition, then 04; resumable.")
+    ap.add_argument("--profile", default="quick", help=f"one of {available('profiles')}")
+    ap.add_argument("--conditions", default="all", help="comma list or 'all'")
+    ap.add_argument("--seeds", default="42", help="comma list of ints")
+    ap.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
+                    help=f"comma list of text variants out of {', '.join(VARIANTS)} (default: {','.join(DEFAULT_VARIANTS)})")
+    ap.add_argument("--out", default=str(ROOT / "runs"), help="root of the run record")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=YAML",
+                    help="override a param, e.g. --set model.base_model=BAAI/bge-small-en-v1.5 (repeatable)")
+    ap.add_argument("--table-only", action="store_true", help="only rebuild the results table from the runs")
+    ap.add_argument("--update-readme", action="store_true", help="with --table-only: rewrite README's results block")
+    ap.add_argument("--log-output", action="store_true", help="echo notebook outputs to the console")
+    ap.add_argument("--sweep", default=None, metavar="KEY=V1,V2,...",
+                    help="one run folder per value, e.g. --sweep model.prefix_dim=16,32,64,128 --conditions v3_contrastive")
+    ap.add_argument("--cell-timeout", type=int, default=DEFAULT_CELL_TIMEOUT, metavar="SECONDS",
+                    help=f"fail a run whose notebook cell runs longer (default {DEFAULT_CELL_TIMEOUT}; "
+                         "a paper-profile training cell may need more)")
+    ap.add_argument("--refresh-references", action="store_true",
+                    help="rerun 01_data (same cached dataset) to recompute every reference row, e.g. after a new one")
+    ap.add_argument("--recompute-metrics", action="store_true",
+                    help="rewrite every recorded run's metrics.json from its embeddings.npz with today's metrics "
+                         "(no retraining), then rebuild the tables")
+    ap.add_argument("--executor", default="local", choices=EXECUTORS,
+                    help="local: run the notebooks here, one after another; dask: as tasks on a Dask cluster")
+    ap.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="with --executor dask: the scheduler of a running cluster, e.g. tcp://HOST:8786")
+    ap.add_argument("--workers", type=int, default=None, metavar="N",
+                    help="with --executor dask: start a local cluster of N worker processes (default 2)")
+    ap.add_argument("--threads", type=int, default=None, metavar="N",
+                    help="intra-op threads of each notebook kernel (default: all cores; one per worker with "
+                         "--executor dask); use 1 when anything heavy runs beside the study")
+    ap.add_argument("--params", default=None, metavar="DIR",
+                    help=f"another params folder (base.yaml, profiles/, conditions/) for this study and its "
+                         f"notebooks (default: {PARAMS_DIR}; also ${PARAMS_ENV})")
+    args = ap.parse_args(argv)
+    try:
+        if args.params is not None:
+            use_params_dir(args.params)
+        if args.recompute_metrics:
+            profile_dir = Path(args.out) / args.profile
+            if not profile_dir.is_dir():
+                raise RunFolderError(f"{profile_dir}: no such record (check --out and --profile)")
+            with StudyLock(profile_dir):
+                report = recompute_metrics(profile_dir)
+            runs = [r for r in report if r["kind"] == "run"]
+            refs = [r for r in report if r["kind"] == "references"]
+            failed = [r for r in report if r.get("failed")]
+            print(f"{len(runs)} runs read, {sum(bool(r['changed']) for r in runs)} rewritten; {len(refs)} reference "
+                  f"files read, {sum(bool(r['changed']) for r in refs)} rewritten"
+                  + (f"; {len(failed)} could not be recomputed" if failed else ""))
+            for r in failed:
+                print(f"error: {r['failed']}", file=sys.stderr)
+            if failed:  # the tables read every run's embeddings: they are rebuilt once the runs above are mended
+                print("tables not rebuilt: retrain or move away the runs named on stderr, then run this again")
+                return 1
+            write_results_table(profile_dir)
+            return 0
+        if args.table_only:
+            profile_dir = Path(args.out) / args.profile
+            if args.update_readme:
+                update_readme(profile_dir)  # writes the tables, then the README block from them
+            else:
+                write_results_table(profile_dir)
+            print((profile_dir / "results.md").read_text())
+            return 0
+        overrides = parse_overrides(args.set)
+        conditions = None if args.conditions == "all" else tuple(_csv(args.conditions))
+        seeds = parse_seeds(args.seeds)
+        _, failures = run_study(args.profile, conditions, seeds, tuple(_csv(args.variants)), args.out,
+                                overrides=overrides, log_output=args.log_output,
+                                refresh_references=args.refresh_references,
+                                sweep=parse_sweep(args.sweep) if args.sweep is not None else None,
+                                cell_timeout=args.cell_timeout, executor=args.executor, scheduler=args.scheduler,
+                                workers=args.workers, threads=args.threads)
+        if failures:
+            return 1
+    except (ParamsError, RunFolderError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,49 @@
+"""Executing one notebook: papermill into a hidden name, renamed into place; the kernel set up by smlib.kernel."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..config import REPO_ROOT
+from ..kernel import kernel_arguments
+from ..record import partial_path
+
+ROOT = REPO_ROOT
+NOTEBOOKS = ROOT / "notebooks"
+KERNEL = "smlib"
+DEFAULT_CELL_TIMEOUT = 7200  # seconds one notebook cell may run before its run is failed (--cell-timeout)
+
+
+def nb_path(path: Path) -> str:
+    """A path as a notebook parameter: relative to notebooks/ (where the notebooks run) when it lies inside the
+    repository, so an executed record names no machine's folders; absolute otherwise."""
+    path = Path(path).resolve()
+    try:
+        path.relative_to(ROOT)
+    except ValueError:
+        return str(path)
+    return os.path.relpath(path, NOTEBOOKS)
+
+
+def execute(notebook: str, out_path: Path, parameters: dict, log_output: bool = False,
+            cell_timeout: int = DEFAULT_CELL_TIMEOUT, threads: int | None = None) -> None:
+    """Run a source notebook with papermill into out_path (never over the source).
+
+    A cell that runs past cell_timeout seconds fails the notebook (papermill raises), so a hung kernel
+    becomes a failed run with a message instead of a stuck study. The kernel imports this process's smlib,
+    uses `threads` threads (None: the libraries' default, all cores) and dies with this process
+    (smlib.kernel).
+    """
+    import papermill as pm
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = partial_path(out_path)  # executed under a hidden name, renamed into place when it ends
+    try:
+        pm.execute_notebook(str(NOTEBOOKS / notebook), str(partial), parameters=parameters, kernel_name=KERNEL,
+                            cwd=str(NOTEBOOKS), log_output=log_output, progress_bar=False,
+                            execution_timeout=int(cell_timeout), extra_arguments=kernel_arguments(threads))
+    except BaseException:
+        if partial.exists():  # a failed notebook is kept: it shows the failing cell (a killed one is not renamed)
+            partial.replace(out_path)
+        raise
+    partial.replace(out_path)
