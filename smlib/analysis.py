@@ -14,7 +14,7 @@ import torch
 from .config import PROPOSED, REFERENCE_ROWS, ordered_variants, row_order
 from .evaluation import load_embeddings
 from .embeddings import truncate_normalize
-from .metrics import gallery_top1, paired_bootstrap_diff, ranks_from_similarities
+from .metrics import gallery_top1, mean_both_ways, paired_bootstrap_diff, top1_both_ways
 from .record import iter_datasets, iter_runs
 
 GALLERY_SIZES = (10, 20, 50, 100)
@@ -63,10 +63,7 @@ def record_similarities(profile_dir: str | Path, sweeps: bool = False) -> dict[t
 
 def per_person_top1(sims: torch.Tensor) -> np.ndarray:
     """Per validation person: top-1 of the true match, mean of both directions (0, 0.5 or 1)."""
-    target = torch.arange(sims.shape[0])
-    d2h = (ranks_from_similarities(sims, target) == 1).double()
-    h2d = (ranks_from_similarities(sims.T.contiguous(), target) == 1).double()
-    return ((d2h + h2d) / 2).numpy()
+    return mean_both_ways(*top1_both_ways(sims)).numpy()
 
 
 def paired_differences(profile_dir: str | Path, against: str = PROPOSED, n_resamples: int = 2000,

@@ -11,7 +11,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from .baselines import identifiability_ceiling, tfidf_similarity
 from .metrics import top1_and_mrr
 from .data.schema import PersonSchema
-from .data.texts import VARIANTS, heldout_phrases, render_dating_profile, render_hiring_resume
+from .data.texts import heldout_phrases, variant_names, render_dating_profile, render_hiring_resume
 
 _WORD = re.compile(r"[a-z0-9]+")
 TABLE_TOP_TOKENS = 5
@@ -43,11 +43,11 @@ def leakage_audit(people: Sequence[PersonSchema], variant: str, seed: int = 0, t
     return result
 
 
-def audit_table(people: Sequence[PersonSchema], variants: Sequence[str] = VARIANTS, seed: int = 0,
+def audit_table(people: Sequence[PersonSchema], variants: Sequence[str] | None = None, seed: int = 0,
                 held_out: bool = False) -> pd.DataFrame:
     """One row of leakage_audit numbers per variant, with the most shared tokens abbreviated."""
     rows = []
-    for variant in variants:
+    for variant in variants or variant_names():
         audit = leakage_audit(people, variant, seed, top_tokens=TABLE_TOP_TOKENS, held_out=held_out)
         tokens = audit.pop("shared_tokens")
         audit["top_shared_tokens"] = ", ".join(f"{tok}({n})" for tok, n in tokens)

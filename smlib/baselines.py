@@ -10,7 +10,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from .data.schema import PersonSchema
 from .data.texts import revealed_signature
-from .metrics import top1_and_mrr
+from .metrics import mean_both_ways, top1_both_ways
 
 DEFAULT_NGRAM_RANGES = {"word": (1, 2), "char_wb": (3, 5)}
 
@@ -113,7 +113,7 @@ def pair_map_similarity(model: PairMap, dating, hiring) -> np.ndarray:
 
 def _mean_top1(sim: np.ndarray) -> float:
     """Top-1 of the diagonal match, mean of both directions (rows -> columns and back)."""
-    return (top1_and_mrr(sim)[0] + top1_and_mrr(sim.T)[0]) / 2
+    return mean_both_ways(*(t.mean().item() for t in top1_both_ways(torch.as_tensor(sim, dtype=torch.float64))))
 
 
 # The selection grids (scores on held-out training people pick from them; the record keeps every score).

@@ -17,8 +17,6 @@ PARAMS_DIR = REPO_ROOT / "params"
 PARAMS_ENV = "SMLIB_PARAMS_DIR"  # another params folder for every load (and the notebooks a study runs)
 PROPOSED = "v3_contrastive"  # the condition the others are read against (first in tables, paired differences)
 DOMAINS = ("dating", "hiring")
-VARIANTS = ("verbatim", "disjoint", "heldout")  # every text variant, in the study's order
-DEFAULT_VARIANTS = ("verbatim", "disjoint")  # what a study runs unless told otherwise (heldout is opt-in)
 # Rows every results table carries beside the conditions (evaluation.reference_rows computes them per dataset):
 # untrained (chance, tfidf, zero_shot), trained on the training people's pairs (tfidf_trained_*, frozen_probe),
 # and the identifiability ceiling.
@@ -40,10 +38,26 @@ def conditions(params_dir: str | Path | None = None) -> tuple[str, ...]:
     return tuple(sorted(names, key=lambda n: (n != PROPOSED, n)))
 
 
+def variants(default_only: bool = False) -> tuple[str, ...]:
+    """Every text variant (smlib.data.texts.register_variant), in the study's order; default_only: those a study
+    runs unless told otherwise (heldout is opt-in). This is the only list of variants."""
+    from .data.texts import variant_names
+
+    return variant_names(default_only)
+
+
+def __getattr__(name: str):
+    if name == "VARIANTS":  # the earlier constants, now read off the registry
+        return variants()
+    if name == "DEFAULT_VARIANTS":
+        return variants(default_only=True)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def ordered_variants(found) -> list[str]:
-    """Distinct variant names in the study's order (VARIANTS); any unknown name after them, sorted."""
-    found = set(found)
-    return [v for v in VARIANTS if v in found] + sorted(found - set(VARIANTS))
+    """Distinct variant names in the study's order (variants()); any unknown name after them, sorted."""
+    found, known = set(found), variants()
+    return [v for v in known if v in found] + sorted(found - set(known))
 
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=@~-]*")  # one path component no filesystem reads specially
@@ -112,12 +126,19 @@ class _Strict(BaseModel):
 class DataParams(_Strict):
     n_people: int = Field(ge=10, le=MAX_PEOPLE)
     val_fraction: float = Field(gt=0, lt=1)
-    variant: Literal[VARIANTS]  # type: ignore[valid-type]
+    variant: str  # a registered text variant (config.variants())
     n_triplets: int = Field(ge=1, le=MAX_COUNT)
     n_val_triplets: int = Field(ge=1, le=MAX_COUNT)
     n_cross_pairs: int = Field(ge=1, le=MAX_COUNT)
     n_candidates: int = Field(ge=3, le=1000)
     hard_negative_fraction: float = Field(ge=0, le=1)
+
+
+    @model_validator(mode="after")
+    def _known_variant(self):
+        if self.variant not in variants():
+            raise ValueError(f"unknown text variant {self.variant!r} (choose from {', '.join(variants())})")
+        return self
 
 
 class ModelParams(_Strict):
@@ -154,12 +175,33 @@ class ModelParams(_Strict):
 
 
 class LossParams(_Strict):
+    """The built-in loss keys; a term registered with smlib.losses.register_loss_term adds its weight key (a
+    number in [0, 1000]), which a params file may then set (left out, the term's default weight applies)."""
+
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True, allow_inf_nan=False)
+
     cross_domain: Literal["infonce", "mse", "none"]
     temperature: float = Field(ge=1e-3, le=100)
     within_weight: float = Field(ge=0, le=1000)
     cross_weight: float = Field(ge=0, le=1000)
     adversarial_weight: float = Field(ge=0, le=1000)
     grl_lambda: float = Field(ge=0, le=1000)
+
+    @classmethod
+    def extra_keys(cls) -> set[str]:
+        """Keys beyond the fields: the weight keys of registered loss terms."""
+        from .losses import loss_weight_keys
+
+        return set(loss_weight_keys()) - set(cls.model_fields)
+
+    @model_validator(mode="after")
+    def _registered_weights(self):
+        for key, value in (self.model_extra or {}).items():
+            if key not in self.extra_keys():
+                raise ValueError(f"unknown key 'loss.{key}'")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1000:
+                raise ValueError(f"loss.{key} must be a number in [0, 1000], got {value!r}")
+        return self
 
 
 class TrainParams(_Strict):
@@ -295,8 +337,12 @@ def _check_known_keys(layer: dict, model: type[BaseModel], source: str, prefix: 
     for key, value in layer.items():
         path = ".".join(prefix + (str(key),))
         field = model.model_fields.get(key)
+        extra = model.extra_keys() if hasattr(model, "extra_keys") else set()
+        if field is None and key in extra:
+            continue
         if field is None:
-            raise ParamsError(f"{source}: unknown key '{path}' (allowed here: {', '.join(model.model_fields)})")
+            raise ParamsError(f"{source}: unknown key '{path}' (allowed here: "
+                              f"{', '.join([*model.model_fields, *sorted(extra)])})")
         sub = field.annotation
         if isinstance(sub, type) and issubclass(sub, BaseModel):
             if not isinstance(value, dict):
@@ -375,8 +421,8 @@ def _variant_blocks(blocks: Any, source: str) -> dict[str, dict]:
         raise ParamsError(f"{source}: key 'variants' must be a mapping of text variant to params, got {blocks!r}")
     for name, block in blocks.items():
         where = f"{source} (variants.{name})"
-        if name not in VARIANTS:
-            raise ParamsError(f"{source}: unknown variant '{name}' under 'variants' (choose from {', '.join(VARIANTS)})")
+        if name not in variants():
+            raise ParamsError(f"{source}: unknown variant '{name}' under 'variants' (choose from {', '.join(variants())})")
         if not isinstance(block, dict):
             raise ParamsError(f"{where}: must be a mapping of params, got {block!r}")
         for key in ("condition", "seed"):

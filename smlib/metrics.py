@@ -112,6 +112,25 @@ def match_summary(sims, targets=None) -> MatchSummary:
     return MatchSummary(sims, targets, ranks_from_similarities(sims, targets))
 
 
+DIRECTIONS = ("d2h", "h2d")  # dating -> hiring (rows of a dating x hiring matrix), hiring -> dating (columns)
+
+
+def both_ways(sims):
+    """A dating x hiring similarity matrix read in both DIRECTIONS: (itself, its transpose)."""
+    return sims, sims.T
+
+
+def top1_both_ways(sims) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per person (float64, 0 or 1): is the true match first, dating -> hiring and hiring -> dating. The one
+    top-1 of training's checks, the reference maps' selection, the paired analyses and the recorded metrics."""
+    return tuple(match_summary(s).top1 for s in both_ways(torch.as_tensor(sims)))
+
+
+def mean_both_ways(d2h, h2d):
+    """The headline of any two-direction score: the mean of dating -> hiring and hiring -> dating."""
+    return (d2h + h2d) / 2
+
+
 def summarize_matches(query: torch.Tensor, gallery: torch.Tensor, query_ids, gallery_ids,
                       dim: int | None = None) -> MatchSummary:
     """The MatchSummary of cosine retrieval from query rows to the gallery row with the same id (first dim columns)."""
@@ -129,11 +148,6 @@ def top1_and_mrr(sims) -> tuple[float, float]:
 def true_match_ranks(query: torch.Tensor, gallery: torch.Tensor, query_ids, gallery_ids) -> torch.Tensor:
     """1-based rank of each query's true match (same id) in the gallery, ties counted pessimistically."""
     return summarize_matches(query, gallery, query_ids, gallery_ids).ranks  # (N,)
-
-
-def per_query_top1(query: torch.Tensor, gallery: torch.Tensor, query_ids, gallery_ids) -> torch.Tensor:
-    """1.0 where the query's true match ranks first, else 0.0."""
-    return summarize_matches(query, gallery, query_ids, gallery_ids).top1  # (N,)
 
 
 def per_query_reciprocal_rank(

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -18,20 +17,12 @@ from .config import DOMAINS, PROPOSED, REFERENCE_ROWS, is_sweep_run, ordered_var
 from .data.schema import BIG_FIVE
 from .data.texts import HIGH_SCORE, LOW_SCORE, TEMPLATE_NAMES, template_name
 from .evaluation import embedding_pair, slider_frame
+from .losses import loss_part_names
+from .run_metrics import metric_label
 from .embeddings import truncate_normalize
 from .metrics import seed_interval, true_match_ranks
 from .tables import summarize
 
-LOSS_COLUMNS = ("within", "cross", "adversarial", "total")
-# how a metric key reads on an axis (a key not listed is shown as it is)
-METRIC_LABELS = {"prefix_top1": "identity top-1 (mean of both directions)",
-                 "prefix_d2h_top1": "identity top-1, dating -> hiring", "prefix_h2d_top1": "identity top-1, hiring -> dating",
-                 "prefix_d2h_mrr": "identity MRR, dating -> hiring", "full_d2h_top1": "full-embedding top-1, dating -> hiring",
-                 "triplet_acc_dating": "dating triplet accuracy", "triplet_acc_hiring": "hiring triplet accuracy"}
-
-
-def metric_label(key: str) -> str:
-    return METRIC_LABELS.get(key, key)
 DOMAIN_COLORS = {"dating": "tab:red", "hiring": "tab:blue"}
 REFERENCE_COLORS = {"chance": "grey", "tfidf": "tab:orange", "tfidf_trained_word": "goldenrod",
                     "tfidf_trained_char": "tab:brown", "zero_shot": "tab:purple", "frozen_probe": "tab:pink",
@@ -170,7 +161,7 @@ def training_curves(history: pd.DataFrame) -> Figure:
     """Loss components (raw and smoothed), validation prefix top-1, learning rates and throughput against the step."""
     fig, axes = _figure(2, 2, 11, 8)
     ax = axes[0, 0]
-    for i, col in enumerate(c for c in LOSS_COLUMNS if c in history.columns):
+    for i, col in enumerate(c for c in loss_part_names() if c in history.columns):
         rows = history[["step", col]].dropna()
         color = f"C{i}"
         ax.plot(rows["step"], rows[col], color=color, alpha=0.25, linewidth=0.8)
@@ -403,10 +394,7 @@ def figure_png(fig: Figure, dpi: int = 80) -> bytes:
     import io
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")  # a pyplot-free Figure: nothing to close
     return buf.getvalue()
 
 

@@ -12,26 +12,10 @@ import pandas as pd
 from .config import REPO_ROOT, is_sweep_run, ordered_variants, row_order
 from .metrics import seed_interval
 from .record import RunFolderError, iter_datasets, iter_runs
+from .run_metrics import add_derived, interval_metrics, summary_metrics
 
 KEY_COLUMNS = ["variant", "condition", "seed"]
-# the metrics the results table shows (results_long.csv keeps every metric of every run)
-TABLE_METRICS = ("prefix_d2h_top1", "prefix_h2d_top1", "prefix_d2h_mrr", "full_d2h_top1",
-                 "triplet_acc_dating", "triplet_acc_hiring", "prefix_variance_dating", "cka@64")
-INTERVAL_METRICS = ("prefix_top1", "triplet_acc_dating", "triplet_acc_hiring", "cka@64")  # the headline intervals
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
-
-
-def results_frame(records: Sequence[dict]) -> pd.DataFrame:
-    """One row per (variant, condition, seed) run: key columns first, then metric columns."""
-    frame = pd.DataFrame(list(records))
-    missing = [key for key in KEY_COLUMNS if key not in frame.columns]
-    if missing:
-        raise ValueError(f"records lack the key columns {missing}; each needs {KEY_COLUMNS}")
-    duplicated = frame.duplicated(KEY_COLUMNS)
-    if duplicated.any():
-        raise ValueError(f"duplicate runs: {frame.loc[duplicated, KEY_COLUMNS].to_dict('records')}")
-    metrics = [column for column in frame.columns if column not in KEY_COLUMNS]
-    return frame[KEY_COLUMNS + metrics].reset_index(drop=True)
 
 
 def _format_mean_std(mean: float, std: float, decimals: int) -> str:
@@ -183,8 +167,7 @@ def collect_results(profile_dir: str | Path) -> pd.DataFrame:
                              f"{profile_dir.name}` first")
     order = {v: i for i, v in enumerate(ordered_variants(r["variant"] for r in records))}
     frame = pd.DataFrame(sorted(records, key=lambda r: order[r["variant"]]))
-    if {"prefix_d2h_top1", "prefix_h2d_top1"} <= set(frame.columns):  # the headline: both directions
-        frame["prefix_top1"] = (frame["prefix_d2h_top1"] + frame["prefix_h2d_top1"]) / 2
+    frame = add_derived(frame)  # registered derived metrics, e.g. the headline prefix_top1 (both directions)
     return frame[["variant", "condition", "seed"] + [c for c in frame.columns if c not in ("variant", "condition", "seed")]]
 
 
@@ -195,7 +178,7 @@ def write_results_table(profile_dir: str | Path) -> pd.DataFrame:
     everything.to_csv(profile_dir / "results_long.csv", index=False)
     swept = everything["condition"].map(is_sweep_run).astype(bool)
     frame = everything[~swept]
-    metrics = [m for m in TABLE_METRICS if m in frame.columns]
+    metrics = [m for m in summary_metrics() if m in frame.columns]
     summary = write_tables(frame, metrics, profile_dir, "results",
                            caption=f"shared-matryoshka, profile {profile_dir.name}: validation people")
     text = results_markdown(frame, summary)
@@ -246,11 +229,11 @@ def paired_markdown(paired: pd.DataFrame) -> str:
 
 def results_markdown(frame: pd.DataFrame, summary: pd.DataFrame | None = None) -> str:
     """The mean ± std table, then the headline metrics with 95% t-intervals over seeds."""
-    summary = summary if summary is not None else summarize(frame, [m for m in TABLE_METRICS if m in frame])
+    summary = summary if summary is not None else summarize(frame, [m for m in summary_metrics() if m in frame])
     seeds = sorted(int(s) for s in frame["seed"].dropna().unique())
     text = (f"Mean ± std over seeds {', '.join(map(str, seeds))} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''}; "
             f"reference rows use the data of each seed).\n\n{to_markdown(summary)}")
-    headline = [m for m in INTERVAL_METRICS if m in frame.columns]
+    headline = [m for m in interval_metrics() if m in frame.columns]
     if headline and len(seeds) > 1:
         intervals = interval_table(summarize(frame, headline), headline)
         text += ("\nMean and 95% t-interval over seeds; `prefix_top1` is the mean of both directions "
@@ -260,10 +243,10 @@ def results_markdown(frame: pd.DataFrame, summary: pd.DataFrame | None = None) -
 
 def results_text(frame: pd.DataFrame) -> str:
     """The table metrics' mean ± std per (variant, condition) and, over several seeds, the headline intervals."""
-    metrics = [m for m in TABLE_METRICS if m in frame]
+    metrics = [m for m in summary_metrics() if m in frame]
     summary = summarize(frame, metrics)
     text = summary[["variant", "condition", *metrics]].to_string(index=False)
-    headline = [m for m in INTERVAL_METRICS if m in frame]
+    headline = [m for m in interval_metrics() if m in frame]
     if frame["seed"].nunique() > 1:
         text += "\n\n" + interval_table(summarize(frame, headline), headline).to_string(index=False)
     return text
@@ -289,7 +272,7 @@ def record_params(profile_dir: str | Path) -> dict:
 def update_readme(profile_dir: str | Path, readme: str | Path = REPO_ROOT / "README.md") -> None:
     """Replace the README's results block with the table generated from runs/<profile>."""
     profile_dir = Path(profile_dir)
-    summary = write_results_table(profile_dir)
+    write_results_table(profile_dir)
     readme = Path(readme)
     text = readme.read_text()
     if README_START not in text or README_END not in text:

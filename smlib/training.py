@@ -16,9 +16,9 @@ from tqdm import tqdm
 
 from .config import DOMAINS
 from .data import Dataset
-from .losses import CombinedLoss, build_loss
+from .losses import CombinedLoss, StepEmbeddings, build_loss
 from .embeddings import truncate_normalize
-from .metrics import ranks_from_similarities
+from .metrics import mean_both_ways, top1_both_ways
 from .models import SharedEmbeddingModel, build_model, save_checkpoint
 from .trunk_cache import DEFAULT_ROOT as DEFAULT_CACHE_ROOT
 from .trunk_cache import TrunkCache, load_or_build_cache
@@ -44,7 +44,7 @@ class TrainResult:
     def loss_summary(self) -> pd.DataFrame:
         """Mean of each loss component (and the adversary's accuracy) over the first and the last fifth of the steps."""
         h = self.history
-        cols = [c for c in ("within", "cross", "adversarial", "total", "domain_accuracy") if c in h]
+        cols = [c for c in self.loss.reported_names if c in h]
         k = max(1, len(h) // 5)
         return pd.DataFrame({"first steps": h[cols].head(k).mean(), "last steps": h[cols].tail(k).mean()})
 
@@ -187,6 +187,16 @@ class Batch(NamedTuple):
             refs += [("dating", p[0]) for p in self.pairs] + [("hiring", p[1]) for p in self.pairs]
         return refs
 
+    def step_embeddings(self, model, pooled: torch.Tensor) -> StepEmbeddings:
+        """The step's pooled encoder outputs (rows in refs order) as the losses' StepEmbeddings: task embeddings of
+        the triplets, identity embeddings of the pairs."""
+        b = len(self.triplets)
+        anchor, positive, negative = model.task_embedding(pooled[: 3 * b]).split(b)  # 3 x (B, D)
+        if not self.pairs:
+            return StepEmbeddings(anchor, positive, negative)
+        dating, hiring = model.identity_embedding(pooled[3 * b:]).split(len(self.pairs))  # 2 x (P, K)
+        return StepEmbeddings(anchor, positive, negative, dating, hiring)
+
 
 def iter_batches(params, dataset: Dataset):
     """This condition's Batches, step by step.
@@ -242,12 +252,10 @@ def validation_top1(model: SharedEmbeddingModel, embedder: Embedder, dataset: Da
         pooled = embedder([("dating", i) for i in ids] + [("hiring", i) for i in ids])  # (2N, H)
         ident = truncate_normalize(model.identity_embedding(pooled).float())  # (2N, K)
         sims = ident[: len(ids)] @ ident[len(ids):].T  # (N, N) dating x hiring
-        target = torch.arange(len(ids), device=sims.device)
-        d2h = (ranks_from_similarities(sims, target) == 1).double().mean().item()
-        h2d = (ranks_from_similarities(sims.T, target) == 1).double().mean().item()
+        d2h, h2d = (t.mean().item() for t in top1_both_ways(sims))
     finally:
         model.train(was_training)
-    return {"val_top1_d2h": d2h, "val_top1_h2d": h2d, "val_top1": (d2h + h2d) / 2}
+    return {"val_top1_d2h": d2h, "val_top1_h2d": h2d, "val_top1": mean_both_ways(d2h, h2d)}
 
 
 @dataclass
@@ -283,13 +291,8 @@ def train_step(run: TrainingRun, batch: Batch, grad_clip: float,
 
     embed(refs) -> (N, H) replaces the run's embedder (the benchmark passes the original's five passes).
     """
-    refs = batch.refs
-    b = len(batch.triplets)
-    pooled = (embed or run.embedder)(refs)  # (3B [+ 2P], H)
-    task = run.model.task_embedding(pooled[: 3 * b])  # (3B, D)
-    n_pairs = (len(refs) - 3 * b) // 2
-    cross = run.model.identity_embedding(pooled[3 * b:]).split(n_pairs) if n_pairs else (None, None)  # 2 x (P, K)
-    parts = run.loss_fn(task[:b], task[b:2 * b], task[2 * b:], *cross)
+    pooled = (embed or run.embedder)(batch.refs)  # (3B [+ 2P], H)
+    parts = run.loss_fn(batch.step_embeddings(run.model, pooled))
     run.optimizer.zero_grad(set_to_none=True)
     if not torch.isfinite(parts["total"].detach()):
         raise TrainingDiverged(f"the loss is {float(parts['total'].detach()):g} ("

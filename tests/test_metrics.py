@@ -120,7 +120,7 @@ def test_margin_positive_exactly_when_top1_right():
     dating, hiring = random_pair(n=300, d=8, noise=1.2, seed=5)
     ids = torch.arange(300)
     margins = metrics.per_query_margin(dating, hiring, ids)
-    top1 = metrics.per_query_top1(dating, hiring, ids, ids)
+    top1 = metrics.summarize_matches(dating, hiring, ids, ids).top1
     assert 0 < top1.mean().item() < 1
     assert torch.equal(margins > 0, top1 == 1)
     assert metrics.cross_domain_accuracy(dating, hiring, ids) == pytest.approx(top1.mean().item())
@@ -165,7 +165,7 @@ def test_bootstrap_ci_contains_estimate_and_is_deterministic():
     dating, hiring = random_pair(n=200, d=8, noise=1.2, seed=2)
     ids = torch.arange(200)
     for values in (
-        metrics.per_query_top1(dating, hiring, ids, ids),
+        metrics.summarize_matches(dating, hiring, ids, ids).top1,
         metrics.per_query_reciprocal_rank(dating, hiring, ids, ids),
     ):
         low, high = metrics.bootstrap_ci(values, 500, seed=0)

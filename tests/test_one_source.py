@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from smlib import evaluation, study, tables
+from smlib import recompute, run_metrics, study, tables
 from smlib.config import PARAMS_DIR, PARAMS_ENV, conditions, load_params, row_order
 from smlib.record import run_files, run_state
 
@@ -73,13 +73,13 @@ def test_recompute_metrics_leaves_the_committed_smoke_record_unchanged(tmp_path,
 
 def test_a_new_metric_is_one_function_and_reaches_every_recorded_run(tmp_path, monkeypatch):
     out = _copy_smoke(tmp_path)
-    monkeypatch.setattr(evaluation, "EMBEDDING_METRICS", list(evaluation.EMBEDDING_METRICS))
+    monkeypatch.setattr(run_metrics, "EMBEDDING_METRICS", list(run_metrics.EMBEDDING_METRICS))
 
-    @evaluation.embedding_metric
+    @run_metrics.embedding_metric
     def mean_prefix_norm(run):  # a toy metric: the prefix rows are unit vectors, so 1.0
         return {"prefix_row_norm": float(run.tensor("dating_prefix").norm(dim=1).mean())}
 
-    report = [r for r in evaluation.recompute_metrics(out / "smoke", log=lambda _: None) if r["kind"] == "run"]
+    report = [r for r in recompute.recompute_metrics(out / "smoke", log=lambda _: None) if r["kind"] == "run"]
     assert report and all(set(r["changed"]) == {"prefix_row_norm"} for r in report)
     for _, _, _, path in run_files(out / "smoke", "metrics.json"):
         record = json.loads(path.read_text())
@@ -94,10 +94,10 @@ def test_recompute_reports_a_corrupted_run_and_skips_an_incomplete_one(tmp_path)
     runs = [p for _, _, _, p in run_files(out / "smoke", "metrics.json")]
     (runs[0].parent / "run.json").unlink(missing_ok=True)
     (runs[0].parent / "02_train.ipynb").unlink()  # no longer complete: left alone
-    report = evaluation.recompute_metrics(out / "smoke", log=lambda _: None)
+    report = recompute.recompute_metrics(out / "smoke", log=lambda _: None)
     assert report[0]["skipped"] and all(not r["changed"] for r in report)
     runs[1].write_text("{not json")
-    report = evaluation.recompute_metrics(out / "smoke", log=lambda _: None)  # reported, the others still read
+    report = recompute.recompute_metrics(out / "smoke", log=lambda _: None)  # reported, the others still read
     assert "corrupted" in report[1]["failed"] and str(runs[1]) in report[1]["failed"]
     assert not any(r.get("failed") for i, r in enumerate(report) if i != 1) and len(report) == len(runs) + 2
     assert runs[1].read_text() == "{not json"

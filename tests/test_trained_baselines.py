@@ -6,7 +6,7 @@ import pytest
 import scipy.sparse as sp
 
 from conftest import fast_params
-from smlib import evaluation
+from smlib import references
 from smlib.baselines import pair_map_similarity, select_pair_map, select_tfidf_map, train_pair_map
 from smlib.metrics import top1_and_mrr
 from smlib.models import build_model
@@ -108,7 +108,7 @@ def test_trained_reference_rows_learn_only_from_training_people(smoke_dataset, m
     dataset = smoke_dataset
     params = fast_params("v3_contrastive")
     seen, seen_texts = [], []
-    real, real_tfidf = evaluation.select_pair_map, evaluation.select_tfidf_map
+    real, real_tfidf = references.select_pair_map, references.select_tfidf_map
     fast = {"lrs": (1e-2,), "epochs": (2,)}
 
     def spy(dating, hiring, **kw):
@@ -120,10 +120,10 @@ def test_trained_reference_rows_learn_only_from_training_people(smoke_dataset, m
         return real_tfidf(dating, hiring, analyzer, ngrams, min_dfs=(1, 3), **fast,
                           **{k: v for k, v in kw.items() if k not in fast})
 
-    monkeypatch.setattr(evaluation, "select_pair_map", spy)
-    monkeypatch.setattr(evaluation, "select_tfidf_map", spy_tfidf)
+    monkeypatch.setattr(references, "select_pair_map", spy)
+    monkeypatch.setattr(references, "select_tfidf_map", spy_tfidf)
     selection = {}
-    rows = {r["condition"]: r for r in evaluation.reference_rows(dataset, params, zero_shot_model=build_model(params),
+    rows = {r["condition"]: r for r in references.reference_rows(dataset, params, zero_shot_model=build_model(params),
                                                       selection=selection)}
     train_ids = dataset.split["train"]
     assert seen == [(len(train_ids), len(train_ids))]  # frozen probe: training people only
@@ -138,7 +138,7 @@ def test_trained_reference_rows_learn_only_from_training_people(smoke_dataset, m
     for name in ("tfidf_trained_word", "tfidf_trained_char"):
         assert selection[name]["min_df"] in (1, 3)
     assert selection["frozen_probe"]["features"] == build_model(params).encode(["x"], "dating").shape[1]
-    table = evaluation.selection_table(selection)
+    table = references.selection_table(selection)
     assert list(table.index) == ["tfidf_trained_word", "tfidf_trained_char", "frozen_probe"]
     assert {"lr", "epochs", "min_df", "holdout_top1"} <= set(table.columns)
     assert not [c for c in table.columns if c.startswith("holdout_top1_by")]  # the grids stay in references.json
@@ -149,9 +149,9 @@ def test_reference_similarities_are_saved_and_reproduce_the_rows(smoke_dataset, 
 
     params = fast_params("v3_contrastive")
     sims, selection = {}, {}
-    rows = evaluation.reference_rows(smoke_dataset, params, zero_shot_model=build_model(params), selection=selection,
+    rows = references.reference_rows(smoke_dataset, params, zero_shot_model=build_model(params), selection=selection,
                                      sims=sims)
-    evaluation.write_references(rows, params, tmp_path, selection, sims, smoke_dataset.split["val"])
+    references.write_references(rows, params, tmp_path, selection, sims, smoke_dataset.split["val"])
     saved = np.load(tmp_path / "reference_sims.npz")
     assert saved["person_ids"].tolist() == list(smoke_dataset.split["val"])
     by_name = {r["condition"]: r for r in rows}
@@ -161,4 +161,4 @@ def test_reference_similarities_are_saved_and_reproduce_the_rows(smoke_dataset, 
         assert t1(saved[name].T)[0] == pytest.approx(by_name[name]["prefix_h2d_top1"])
     assert not list(tmp_path.glob("*.tmp*"))
     with pytest.raises(ValueError, match="person_ids"):
-        evaluation.write_references(rows, params, tmp_path, selection, sims)
+        references.write_references(rows, params, tmp_path, selection, sims)

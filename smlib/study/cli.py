@@ -6,8 +6,8 @@ import re
 import sys
 from pathlib import Path
 
-from ..config import DEFAULT_VARIANTS, PARAMS_DIR, PARAMS_ENV, VARIANTS, ParamsError, available, parse_yaml
-from ..evaluation import recompute_metrics
+from ..config import PARAMS_DIR, PARAMS_ENV, ParamsError, available, parse_yaml, variants
+from ..recompute import recompute_metrics
 from ..record import RunFolderError, StudyLock
 from ..tables import update_readme, write_results_table
 from .notebooks import DEFAULT_CELL_TIMEOUT, ROOT
@@ -73,8 +73,9 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", default="quick", help=f"one of {available('profiles')}")
     ap.add_argument("--conditions", default="all", help="comma list or 'all'")
     ap.add_argument("--seeds", default="42", help="comma list of ints")
-    ap.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
-                    help=f"comma list of text variants out of {', '.join(VARIANTS)} (default: {','.join(DEFAULT_VARIANTS)})")
+    ap.add_argument("--variants", default=",".join(variants(default_only=True)),
+                    help=f"comma list of text variants out of {', '.join(variants())} "
+                         f"(default: {','.join(variants(default_only=True))})")
     ap.add_argument("--out", default=str(ROOT / "runs"), help="root of the run record")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=YAML",
                     help="override a param, e.g. --set model.base_model=BAAI/bge-small-en-v1.5 (repeatable)")

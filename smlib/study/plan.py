@@ -9,7 +9,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import (MAX_SEED, VARIANTS, ParamsError, parse_yaml, study_params, sweep_run_name)
+from ..config import MAX_SEED, ParamsError, parse_yaml, study_params, sweep_run_name
+from ..config import variants as registered_variants
 from ..config import conditions as available_conditions
 from ..record import checkpoint_dir, dataset_dir, run_dir
 from .notebooks import DEFAULT_CELL_TIMEOUT
@@ -84,7 +85,7 @@ def plan_study(profile: str, conditions, seeds, variants, overrides: dict | None
     """
     known = available_conditions()
     conditions = check_names(known if conditions is None else conditions, "--conditions", known, "condition")
-    variants = check_names(variants, "--variants", VARIANTS, "variant")
+    variants = check_names(variants, "--variants", registered_variants(), "variant")
     seeds = check_seeds(seeds)
     check_overrides(overrides or {})
     if isinstance(cell_timeout, bool) or not isinstance(cell_timeout, int) or not 1 <= cell_timeout <= 7 * 86400:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import DEFAULT_VARIANTS, REFERENCE_ROWS, ParamsError
+from ..config import REFERENCE_ROWS, ParamsError, variants as registered_variants
 from ..record import (RUN_NOTEBOOKS, RunFolderError, StudyLock, clear_for_rerun, notebook_problem, run_state,
                       seed_folder, write_completion)
 from ..tables import write_results_table
@@ -126,7 +126,7 @@ def run_jobs(plan: StudyPlan, executor) -> list[tuple[str, str]]:
     return [problem for problem in results.values() if problem and problem[0] != "skipped"]
 
 
-def run_study(profile: str = "quick", conditions=None, seeds=(42,), variants=DEFAULT_VARIANTS,
+def run_study(profile: str = "quick", conditions=None, seeds=(42,), variants=None,
               out: str | Path = ROOT / "runs", data_root: str | Path = ROOT / "data",
               checkpoint_root: str | Path = ROOT / "checkpoints", overrides: dict | None = None,
               log_output: bool = False, refresh_references: bool = False,
@@ -150,6 +150,7 @@ def run_study(profile: str = "quick", conditions=None, seeds=(42,), variants=DEF
     it when anything heavy runs beside the study. Kernels import the smlib of this process and die with it.
     """
     paths = tuple(Path(p).resolve() for p in (out, data_root, checkpoint_root))
+    variants = registered_variants(default_only=True) if variants is None else variants
     check_executor(executor, scheduler, workers)
     if executor == "dask" and threads is None:
         threads = 1  # one thread per kernel on a cluster unless told otherwise

@@ -1,0 +1,218 @@
+"""The metrics every run records: registered functions of its saved validation embeddings, with how the tables
+and figures show each (label, summary column, interval), plus metrics derived from the recorded ones.
+
+Computing a metric is one @embedding_metric function; showing it is its Shown entries. Every new run computes
+every registered metric, and `python -m smlib.study --recompute-metrics` brings a new one to the whole record.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .config import DOMAINS
+from .embeddings import truncate_normalize
+from .metrics import (DIRECTIONS, both_ways, bootstrap_ci, cka_across_dims, match_summary, mean_both_ways,
+                      prefix_variance, triplet_accuracy)
+
+
+def prefix_is_nested(emb: dict[str, np.ndarray]) -> bool:
+    """True if the identity embedding is the first K dims of the full one (Matryoshka), False for a separate head."""
+    k = emb["dating_prefix"].shape[1]
+    if k > emb["dating"].shape[1]:
+        return False
+    for domain in DOMAINS:
+        head = torch.from_numpy(np.asarray(emb[domain], dtype=np.float32))
+        nested = truncate_normalize(head, k).numpy()
+        if not np.allclose(nested, emb[f"{domain}_prefix"], atol=1e-4):
+            return False
+    return True
+
+
+def identity_space_cka(emb: dict[str, np.ndarray], matryoshka_dims: list[int]) -> dict[str, float | None]:
+    """cka@d of dating vs hiring in each model's identity space.
+
+    Matryoshka models: dims 0:d of the full embedding. A model with a separate identity head
+    (projection_heads): dims 0:d of that head, and None (n/a) for d beyond its width.
+    """
+    nested = prefix_is_nested(emb)
+    space = "" if nested else "_prefix"
+    dating = torch.from_numpy(np.asarray(emb[f"dating{space}"]))
+    hiring = torch.from_numpy(np.asarray(emb[f"hiring{space}"]))
+    fits = [d for d in matryoshka_dims if d <= dating.shape[1]]
+    values = cka_across_dims(dating, hiring, fits)
+    return {f"cka@{d}": values.get(d) for d in matryoshka_dims}
+
+
+def retrieval_metrics(sims: torch.Tensor, n_resamples: int, seed: int, prefix: str,
+                      margin: bool = False) -> dict[str, float]:
+    """Top-1, MRR, recall@5/10 (with bootstrap 95% intervals for top-1 and MRR) of the diagonal matches,
+    and with margin=True the mean margin; all from one metrics.match_summary of sims."""
+    s = match_summary(sims)
+    out = {f"{prefix}top1": s.top1.mean().item(), f"{prefix}mrr": s.reciprocal_rank.mean().item(),
+           f"{prefix}recall@5": s.recall(5).mean().item(), f"{prefix}recall@10": s.recall(10).mean().item()}
+    for name, values in (("top1", s.top1), ("mrr", s.reciprocal_rank)):
+        low, high, method = bootstrap_ci(values.cpu(), n_resamples, seed, with_method=True)
+        out[f"{prefix}{name}_ci_low"], out[f"{prefix}{name}_ci_high"] = low, high
+        out[f"{prefix}{name}_ci_bca"] = float(method == "BCa")  # 0: BCa undefined here, percentile interval
+    if margin:
+        out[f"{prefix}margin"] = s.margin.mean().item()
+    return out
+
+
+def cross_domain_metrics(dating: torch.Tensor, hiring: torch.Tensor | None, n_resamples: int, seed: int,
+                         prefix: str) -> dict[str, float]:
+    """Both directions of cross-domain retrieval for row-aligned dating/hiring embeddings (one similarity
+    matrix: hiring -> dating reads its transpose). hiring None: `dating` already is that (N, N) matrix."""
+    sims = dating if hiring is None else truncate_normalize(dating) @ truncate_normalize(hiring).T  # (N, N)
+    out = {}
+    for direction, s in zip(DIRECTIONS, both_ways(sims)):
+        out |= retrieval_metrics(s, n_resamples, seed, f"{prefix}{direction}_", margin=True)
+    return out
+
+
+def retrieval_keys(prefix: str) -> list[str]:
+    """The keys retrieval_metrics(..., prefix, margin=True) writes (what metrics_table shows of one space and
+    direction)."""
+    return [f"{prefix}{k}" for k in ("top1", "mrr", "recall@5", "recall@10", "margin", "top1_ci_low",
+                                     "top1_ci_high", "top1_ci_bca", "mrr_ci_low", "mrr_ci_high", "mrr_ci_bca")]
+
+
+@dataclass
+class SavedRun:
+    """What every embedding metric reads: a run's validation embeddings (as saved in embeddings.npz) and the
+    evaluation settings of its params."""
+
+    emb: dict[str, np.ndarray]
+    matryoshka_dims: list[int]
+    n_resamples: int  # eval.bootstrap_resamples
+    seed: int
+
+    def tensor(self, key: str) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(self.emb[key]))
+
+
+@dataclass(frozen=True)
+class Shown:
+    """How the tables and figures show one metric key: its label, whether it is a column of the summary table,
+    and whether it gets a headline 95% interval over seeds."""
+
+    key: str
+    label: str
+    summary: bool = False
+    interval: bool = False
+
+
+EMBEDDING_METRICS: list = []  # every function metrics_from_embeddings runs, in order (see embedding_metric)
+DERIVED_METRICS: dict = {}  # key -> fn(row of recorded metrics) -> value, computed when the tables are built
+SHOWN: dict[str, Shown] = {}  # key -> how it is shown, in registration order (the tables' column order)
+
+
+def embedding_metric(fn=None, *, shows: tuple[Shown, ...] = ()):
+    """Register fn(SavedRun) -> {name: value} as an evaluation metric: every new run computes it, and
+    `python -m smlib.study --recompute-metrics` brings it to every recorded run from its embeddings.npz.
+
+    shows: how some of its keys appear in the tables and figures (label, summary column, interval); a key
+    without one is kept in metrics.json and results_long.csv only. Use bare (@embedding_metric) or with
+    shows (@embedding_metric(shows=(Shown(...), ...)))."""
+    def register(f):
+        EMBEDDING_METRICS.append(f)
+        for s in shows:
+            SHOWN[s.key] = s
+        return f
+
+    return register(fn) if fn is not None else register
+
+
+def derived_metric(shown: Shown):
+    """Register fn(row) -> value, a metric computed from a run's recorded metrics when the tables are built (not
+    stored in metrics.json, so registering one rewrites no record): shown.key becomes a column of every row."""
+    def register(fn):
+        DERIVED_METRICS[shown.key] = fn
+        SHOWN[shown.key] = shown
+        return fn
+
+    return register
+
+
+def summary_metrics() -> list[str]:
+    """The summary table's metric columns, in registration order."""
+    return [k for k, s in SHOWN.items() if s.summary]
+
+
+def interval_metrics() -> list[str]:
+    """The metrics with a headline 95% interval over seeds, in registration order."""
+    return [k for k, s in SHOWN.items() if s.interval]
+
+
+def metric_label(key: str) -> str:
+    """How a metric key reads on an axis or in a legend (the key itself if it registered no label)."""
+    return SHOWN[key].label if key in SHOWN else key
+
+
+def add_derived(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every registered derived metric as a column of a frame of runs, where its inputs are there."""
+    for key, fn in DERIVED_METRICS.items():
+        try:
+            frame[key] = [fn(row) for row in frame.to_dict("records")]
+        except KeyError:  # an input metric the frame does not hold
+            continue
+    return frame
+
+
+@derived_metric(Shown("prefix_top1", "identity top-1 (mean of both directions)", interval=True))
+def _prefix_top1(row) -> float:
+    """The headline: identity top-1, mean of dating -> hiring and hiring -> dating."""
+    return mean_both_ways(row["prefix_d2h_top1"], row["prefix_h2d_top1"])
+
+
+@embedding_metric
+def _counts(run: SavedRun) -> dict:
+    return {"n_val_people": len(run.emb["person_ids"]),
+            **{f"n_val_triplets_{d}": len(run.emb[f"triplets_{d}"]) for d in DOMAINS}}
+
+
+@embedding_metric(shows=(Shown("prefix_d2h_top1", "identity top-1, dating -> hiring", summary=True),
+                         Shown("prefix_h2d_top1", "identity top-1, hiring -> dating", summary=True),
+                         Shown("prefix_d2h_mrr", "identity MRR, dating -> hiring", summary=True),
+                         Shown("full_d2h_top1", "full-embedding top-1, dating -> hiring", summary=True)))
+def _cross_domain(run: SavedRun) -> dict:
+    """Both directions of cross-domain retrieval on the identity space (prefix_) and the full embedding (full_)."""
+    return {**cross_domain_metrics(run.tensor("dating_prefix"), run.tensor("hiring_prefix"), run.n_resamples,
+                                   run.seed, "prefix_"),
+            **cross_domain_metrics(run.tensor("dating"), run.tensor("hiring"), run.n_resamples, run.seed, "full_")}
+
+
+@embedding_metric(shows=(Shown("triplet_acc_dating", "dating triplet accuracy", summary=True, interval=True),
+                         Shown("triplet_acc_hiring", "hiring triplet accuracy", summary=True, interval=True),
+                         Shown("prefix_variance_dating", "variance of the dating prefix", summary=True)))
+def _within_domain(run: SavedRun) -> dict:
+    """Triplet accuracy of the full embedding on validation triplets, and the spread of each domain's prefix."""
+    row = {pid: r for r, pid in enumerate(run.emb["person_ids"].tolist())}
+    out = {}
+    for domain in DOMAINS:
+        idx = torch.tensor([[row[int(i)] for i in t3] for t3 in run.emb[f"triplets_{domain}"]], dtype=torch.long)  # (T, 3)
+        x = run.tensor(domain)
+        out[f"triplet_acc_{domain}"] = triplet_accuracy(x[idx[:, 0]], x[idx[:, 1]], x[idx[:, 2]])
+        prefix = run.tensor(f"{domain}_prefix")
+        out[f"prefix_variance_{domain}"] = prefix_variance(prefix, prefix.shape[1])
+    return out
+
+
+@embedding_metric(shows=(Shown("cka@64", "linear CKA of dating vs hiring at d = 64", summary=True, interval=True),))
+def _cka(run: SavedRun) -> dict:
+    width = run.emb["dating"].shape[1]
+    return identity_space_cka(run.emb, [d for d in run.matryoshka_dims if d <= width])
+
+
+def metrics_from_embeddings(emb: dict[str, np.ndarray], matryoshka_dims: list[int], n_resamples: int,
+                            seed: int) -> dict[str, float]:
+    """Every registered evaluation metric (EMBEDDING_METRICS) from saved embeddings, so metrics.json can be
+    recomputed from embeddings.npz."""
+    run = SavedRun(emb, list(matryoshka_dims), n_resamples, seed)
+    out: dict[str, float] = {}
+    for fn in EMBEDDING_METRICS:
+        out |= fn(run)
+    return out
