@@ -4,13 +4,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .params_yaml import ParamsError, _read_yaml, parse_yaml  # noqa: F401 - parse_yaml is part of this API
+from .record import (MAX_NAME, MAX_RUN_NAME, is_sweep_run, safe_component,  # noqa: F401 - names of folders
+                     sweep_prefix, sweep_run_name)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PARAMS_DIR = REPO_ROOT / "params"
@@ -58,41 +59,6 @@ def ordered_variants(found) -> list[str]:
     """Distinct variant names in the study's order (variants()); any unknown name after them, sorted."""
     found, known = set(found), variants()
     return [v for v in known if v in found] + sorted(found - set(known))
-
-
-SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=@~-]*")  # one path component no filesystem reads specially
-MAX_NAME = 200  # characters of one folder name (filesystems allow 255 bytes)
-MAX_RUN_NAME = 100  # a sweep point's folder name; its checkpoint folder adds '-<params hash>'
-
-
-def safe_component(text: str) -> bool:
-    """True if text can name a folder as it is: ASCII letters, digits and _.+=@~- only, not starting with '.', '-'
-    or '~', at most MAX_NAME characters (so never '', '.', '..', a '/', an absolute path or an odd byte)."""
-    return len(text) <= MAX_NAME and SAFE_NAME.fullmatch(text) is not None
-
-
-def sweep_run_name(condition: str, key: str, value) -> str:
-    """The run folder (and table row) of one sweep point: <condition>@<leaf key>=<value>, always one safe path
-    component. A value that is not one by itself (a path such as ../x or /abs, a hub id with a '/', odd bytes, a
-    name over MAX_RUN_NAME characters) is written with its unsafe characters as '_', cut to its last 40, and a
-    hash of the exact value: 'BAAI/bge-small-en-v1.5' -> 'v3_contrastive@base_model=BAAI_bge-small-en-v1.5~af703224'.
-    The exact value is in the run's params (metrics.json)."""
-    name = f"{sweep_prefix(condition, key)}{value}"
-    if len(name) <= MAX_RUN_NAME and safe_component(name) and safe_component(str(value)):
-        return name
-    digest = hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    readable = re.sub(r"[^A-Za-z0-9_.+-]+", "_", str(value))[-40:].strip("._-+") or "value"  # the tail names most
-    return f"{sweep_prefix(condition, key)}{readable}~{digest}"
-
-
-def sweep_prefix(condition: str, key: str) -> str:
-    """What every sweep point's name of condition over key begins with: '<condition>@<leaf key>='."""
-    return f"{condition}@{key.split('.')[-1]}="
-
-
-def is_sweep_run(name: str) -> bool:
-    """True for a sweep point's folder or row name (sweep_run_name), False for a condition's own."""
-    return "@" in name
 
 
 def row_order(names) -> list[str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -25,6 +26,42 @@ COMPLETION = "run.json"
 RUN_NOTEBOOKS = ("02_train.ipynb", "03_evaluate.ipynb")
 RUN_FILES = ("metrics.json", "embeddings.npz") + RUN_NOTEBOOKS  # a run is not done without each of these
 SEED_FOLDER = "seed{seed}"  # the name of a seed's folder: the one place it is spelled out
+
+
+# ---------------------------------------------------------------- folder names
+SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=@~-]*")  # one path component no filesystem reads specially
+MAX_NAME = 200  # characters of one folder name (filesystems allow 255 bytes)
+MAX_RUN_NAME = 100  # a sweep point's folder name; its checkpoint folder adds '-<params hash>'
+
+
+def safe_component(text: str) -> bool:
+    """True if text can name a folder as it is: ASCII letters, digits and _.+=@~- only, not starting with '.', '-'
+    or '~', at most MAX_NAME characters (so never '', '.', '..', a '/', an absolute path or an odd byte)."""
+    return len(text) <= MAX_NAME and SAFE_NAME.fullmatch(text) is not None
+
+
+def sweep_run_name(condition: str, key: str, value) -> str:
+    """The run folder (and table row) of one sweep point: <condition>@<leaf key>=<value>, always one safe path
+    component. A value that is not one by itself (a path such as ../x or /abs, a hub id with a '/', odd bytes, a
+    name over MAX_RUN_NAME characters) is written with its unsafe characters as '_', cut to its last 40, and a
+    hash of the exact value: 'BAAI/bge-small-en-v1.5' -> 'v3_contrastive@base_model=BAAI_bge-small-en-v1.5~af703224'.
+    The exact value is in the run's params (metrics.json)."""
+    name = f"{sweep_prefix(condition, key)}{value}"
+    if len(name) <= MAX_RUN_NAME and safe_component(name) and safe_component(str(value)):
+        return name
+    digest = hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    readable = re.sub(r"[^A-Za-z0-9_.+-]+", "_", str(value))[-40:].strip("._-+") or "value"  # the tail names most
+    return f"{sweep_prefix(condition, key)}{readable}~{digest}"
+
+
+def sweep_prefix(condition: str, key: str) -> str:
+    """What every sweep point's name of condition over key begins with: '<condition>@<leaf key>='."""
+    return f"{condition}@{key.split('.')[-1]}="
+
+
+def is_sweep_run(name: str) -> bool:
+    """True for a sweep point's folder or row name (sweep_run_name), False for a condition's own."""
+    return "@" in name
 
 
 class RunFolderError(RuntimeError):
@@ -49,7 +86,7 @@ def folder_seed(name: str) -> int | None:
 def within(root: Path, *parts) -> Path:
     """root/part/part/...: each part one safe path component (config.safe_component), so the result never resolves
     outside root; anything else (a '/', '..', an absolute path, odd bytes) is one ParamsError naming it."""
-    from .config import ParamsError, safe_component
+    from .config import ParamsError
 
     for part in parts:
         if not safe_component(str(part)):
@@ -85,10 +122,6 @@ def checkpoint_dir(profile: str, variant: str, seed: int, run: str, root: str | 
     <root>/<out folder name>-<hash of its path>/<profile>/<variant>/<seed folder>/<run>-<params hash>, so two
     studies with different --out or different params never share a checkpoint folder.
     """
-    import re
-
-    from .config import safe_component
-
     base = Path(root)
     if out is not None:
         resolved = str(Path(out).resolve())
@@ -121,8 +154,6 @@ def iter_runs(profile_dir: str | Path, filename: str, sweeps: bool = True):
 
     Sweep points (folders named <condition>@<key>=<value>) are left out with sweeps=False.
     """
-    from .config import is_sweep_run
-
     found = []
     for variant, seed, folder in iter_datasets(profile_dir):
         for path in folder.glob(f"*/{filename}"):

@@ -1,0 +1,19 @@
+"""Figures for the data, training, evaluation and record notebooks; every function returns a matplotlib Figure.
+
+Figures are built without pyplot (no global state, nothing piles up under papermill), so a notebook
+shows one when it is a cell's last expression or passed to `display`; `save` writes it as PNG.
+
+- base.py: the style, the figure factory, saving, tables as text
+- data.py: a dataset's figures (01); runs.py: one run's (02, 03) and the dimension explorer; record.py: the
+  whole record's (04)
+"""
+from .base import DOMAIN_COLORS, REFERENCE_COLORS, FigureFolder, figure_png, save, show_table, without_sweeps
+from .base import _window  # noqa: F401 - the tests check the smoothing window
+from .data import attribute_distributions, template_usage, token_lengths
+from .record import cka_vs_dim, gallery_curves, learning_curves, paired_differences, sweep_curve, top1_with_ci
+from .runs import dimension_explorer, prefix_projection, rank_histograms, slider_plot, training_curves
+
+__all__ = ["DOMAIN_COLORS", "REFERENCE_COLORS", "FigureFolder", "attribute_distributions", "cka_vs_dim",
+           "dimension_explorer", "figure_png", "gallery_curves", "learning_curves", "paired_differences",
+           "prefix_projection", "rank_histograms", "save", "show_table", "slider_plot", "sweep_curve",
+           "template_usage", "token_lengths", "top1_with_ci", "training_curves", "without_sweeps"]
