@@ -25,6 +25,7 @@ browser:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 test: $(STAMP) browser
+	$(PY) -m ruff check smlib tests benchmarks
 	$(PY) -m pytest -q --nbval-lax --nbval-kernel-name $(KERNEL) tests notebooks
 
 # The lab is rooted at the repository, so runs/ (the experiment record) opens beside notebooks/. The source and

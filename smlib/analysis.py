@@ -12,8 +12,8 @@ import pandas as pd
 import torch
 
 from .config import PROPOSED, REFERENCE_ROWS, ordered_variants, row_order
-from .evaluation import load_embeddings
 from .embeddings import truncate_normalize
+from .evaluation import load_embeddings
 from .metrics import gallery_top1, mean_both_ways, paired_bootstrap_diff, top1_both_ways
 from .record import iter_datasets, iter_runs
 
@@ -39,7 +39,8 @@ def load_histories(profile_dir: str | Path, sweeps: bool = False) -> pd.DataFram
     return pd.concat(frames, ignore_index=True)
 
 
-def record_similarities(profile_dir: str | Path, sweeps: bool = False) -> dict[tuple[str, int, str], tuple[np.ndarray, torch.Tensor]]:
+def record_similarities(profile_dir: str | Path,
+                        sweeps: bool = False) -> dict[tuple[str, int, str], tuple[np.ndarray, torch.Tensor]]:
     """(variant, seed, condition) -> (validation person_ids, prefix similarities dating x hiring), for every
     condition run with embeddings.npz and every reference matcher in reference_sims.npz.
 

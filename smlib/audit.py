@@ -9,9 +9,9 @@ import pandas as pd
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from .baselines import identifiability_ceiling, tfidf_similarity
-from .metrics import top1_and_mrr
 from .data.schema import PersonSchema
-from .data.texts import heldout_phrases, variant_names, render_dating_profile, render_hiring_resume
+from .data.texts import heldout_phrases, render_dating_profile, render_hiring_resume, variant_names
+from .metrics import top1_and_mrr
 
 _WORD = re.compile(r"[a-z0-9]+")
 TABLE_TOP_TOKENS = 5
@@ -38,7 +38,7 @@ def leakage_audit(people: Sequence[PersonSchema], variant: str, seed: int = 0, t
         result[f"tfidf_{label}_mrr"] = mrr
         result[f"tfidf_{label}_top1_h2d"] = top1_and_mrr(sim.T)[0]
     result["identifiability_ceiling"] = identifiability_ceiling(people, variant)
-    shared = Counter(tok for d, h in zip(dating, hiring) for tok in content_tokens(d) & content_tokens(h))
+    shared = Counter(tok for d, h in zip(dating, hiring, strict=False) for tok in content_tokens(d) & content_tokens(h))
     result["shared_tokens"] = sorted(shared.items(), key=lambda kv: (-kv[1], kv[0]))[:top_tokens]
     return result
 

@@ -48,7 +48,7 @@ def bench_params(trainable_layers, precision: str, lr: float | None = None, **ov
 
 def step_batches(params, dataset, n: int) -> list[Batch]:
     """The first n steps' batches, as training draws them (v3_contrastive: every step has triplets and pairs)."""
-    return [batch for batch, _ in zip(iter_batches(params, dataset), range(n))]
+    return [batch for batch, _ in zip(iter_batches(params, dataset), range(n), strict=False)]
 
 
 def sync(device: torch.device) -> None:
@@ -89,7 +89,10 @@ class SentenceTransformersSetting:
 
     def __init__(self, params, dataset):
         from sentence_transformers import SentenceTransformer
-        from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss, MultipleNegativesRankingLoss
+        try:  # sentence-transformers >= 5.4 keeps the losses here
+            from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss, MultipleNegativesRankingLoss
+        except ImportError:  # 3.x - 5.3 (the bench extra's lower bound is 3)
+            from sentence_transformers.losses import MatryoshkaLoss, MultipleNegativesRankingLoss
 
         from .models import bundled_model_path
 

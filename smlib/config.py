@@ -5,13 +5,12 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .params_yaml import ParamsError, _read_yaml, parse_yaml  # noqa: F401 - parse_yaml is part of this API
-from .record import (MAX_NAME, MAX_RUN_NAME, is_sweep_run, safe_component,  # noqa: F401 - names of folders
-                     sweep_prefix, sweep_run_name)
+from .record import MAX_NAME, MAX_RUN_NAME, is_sweep_run, safe_component, sweep_prefix, sweep_run_name  # noqa: F401 - names of folders
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PARAMS_DIR = REPO_ROOT / "params"
@@ -174,18 +173,18 @@ class TrainParams(_Strict):
     domains: list[Literal["dating", "hiring"]] = Field(min_length=1, max_length=2)
     lr: float = Field(gt=0, le=1)
     head_lr: float = Field(gt=0, le=1)
-    trainable_layers: Union[Literal["all"], int]
+    trainable_layers: Literal["all"] | int
     weight_decay: float = Field(ge=0, le=100)
     warmup_fraction: float = Field(ge=0, lt=1)
     grad_clip: float = Field(gt=0, le=1e6)
     batch_size: int = Field(ge=2, le=65536)
     epochs: int = Field(ge=1, le=100_000)
-    max_steps: Optional[int] = Field(default=None, ge=1, le=MAX_COUNT)
+    max_steps: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     precision: Literal["auto", "fp32", "bf16"]
     encode_chunk: int = Field(ge=1, le=65536)
     device: Literal["auto", "cpu", "cuda", "mps"]
     log_every: int = Field(ge=1, le=MAX_COUNT)
-    eval_every: Optional[int] = Field(default=None, ge=1, le=MAX_COUNT)
+    eval_every: int | None = Field(default=None, ge=1, le=MAX_COUNT)
 
     @model_validator(mode="after")
     def _layers(self):

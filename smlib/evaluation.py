@@ -62,9 +62,15 @@ def embed_validation(model, dataset: Dataset, batch_size: int | None = None) -> 
 
 def evaluate(model, dataset: Dataset, params: Params, out_dir: str | Path | None = None,
              extra: dict | None = None, emb: dict[str, np.ndarray] | None = None) -> dict:
-    """Embed validation people (unless emb is given), compute every metric, and write both files to out_dir."""
+    """Embed validation people (unless emb is given), compute every metric, and write both files to out_dir.
+
+    The embedding time is recorded when this call embeds; a caller that passes emb passes its time in
+    extra["timings"] (evaluate_run does)."""
     t0 = time.perf_counter()
-    emb = emb if emb is not None else embed_validation(model, dataset, params.eval.batch_size)
+    embed_time = {}
+    if emb is None:
+        emb = embed_validation(model, dataset, params.eval.batch_size)
+        embed_time = {"embed_seconds": round(time.perf_counter() - t0, 2)}
     t1 = time.perf_counter()
     metrics = metrics_from_embeddings(emb, params.model.matryoshka_dims, params.eval.bootstrap_resamples, params.seed)
     record = {
@@ -73,7 +79,7 @@ def evaluate(model, dataset: Dataset, params: Params, out_dir: str | Path | None
         "params": params.to_dict(), "params_hash": params.hash(),
         "encoder": params.model.base_model,
         "dataset_id": dataset.manifest.get("dataset_id"), "dataset_hash": dataset.manifest.get("content_hash"),
-        "timings": {"embed_seconds": round(t1 - t0, 2), "metrics_seconds": round(time.perf_counter() - t1, 2),
+        "timings": {**embed_time, "metrics_seconds": round(time.perf_counter() - t1, 2),
                     **(extra or {}).get("timings", {})},
         "smlib_version": __version__, "torch": torch.__version__, "python": platform.python_version(),
         "runtime": runtime_info(),  # threads, and which smlib (folder, commit) computed this record

@@ -21,9 +21,12 @@ _PR_SET_PDEATHSIG = 1
 
 
 def startup_lines(threads: int | None = None, root: Path = PACKAGE_ROOT) -> list[str]:
-    """The kernel's startup code (IPKernelApp.exec_lines): import smlib from root, then install()."""
+    """The kernel's startup code (IPKernelApp.exec_lines): import smlib from root, then install() with this
+    process's record layout (record.SEED_FOLDER), so a kernel walks the record the way its runner writes it."""
+    from . import record
+
     return [f"import sys as _s; _s.path.insert(0, {str(root)!r}); import smlib.kernel as _k; "
-            f"_k.install({threads!r}); del _s, _k"]
+            f"_k.install({threads!r}, seed_folder={record.SEED_FOLDER!r}); del _s, _k"]
 
 
 def kernel_arguments(threads: int | None = None, root: Path = PACKAGE_ROOT) -> list[str]:
@@ -31,10 +34,15 @@ def kernel_arguments(threads: int | None = None, root: Path = PACKAGE_ROOT) -> l
     return [f"--IPKernelApp.exec_lines={line}" for line in startup_lines(threads, root)]
 
 
-def install(threads: int | None = None) -> None:
-    """In a kernel: die with the process that started it (JPY_PARENT_PID) and use `threads` threads (None: as is)."""
+def install(threads: int | None = None, seed_folder: str | None = None) -> None:
+    """In a kernel: die with the process that started it (JPY_PARENT_PID), use `threads` threads (None: as is)
+    and the runner's seed-folder format (None: record.SEED_FOLDER as it is)."""
     if threads is not None:
         set_threads(threads)
+    if seed_folder is not None:
+        from . import record
+
+        record.SEED_FOLDER = seed_folder
     parent = int(os.environ.get("JPY_PARENT_PID") or 0)
     if parent <= 1:
         return

@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .baselines import (identifiability_ceiling, pair_map_similarity, select_pair_map, select_tfidf_map,
-                        tfidf_similarity)
+from .baselines import identifiability_ceiling, pair_map_similarity, select_pair_map, select_tfidf_map, tfidf_similarity
 from .config import DOMAINS, Params
 from .data import Dataset
 from .embeddings import truncate_normalize

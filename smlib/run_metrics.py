@@ -14,8 +14,16 @@ import torch
 
 from .config import DOMAINS
 from .embeddings import truncate_normalize
-from .metrics import (DIRECTIONS, both_ways, bootstrap_ci, cka_across_dims, match_summary, mean_both_ways,
-                      prefix_variance, triplet_accuracy)
+from .metrics import (
+    DIRECTIONS,
+    bootstrap_ci,
+    both_ways,
+    cka_across_dims,
+    match_summary,
+    mean_both_ways,
+    prefix_variance,
+    triplet_accuracy,
+)
 
 
 def prefix_is_nested(emb: dict[str, np.ndarray]) -> bool:
@@ -68,7 +76,7 @@ def cross_domain_metrics(dating: torch.Tensor, hiring: torch.Tensor | None, n_re
     matrix: hiring -> dating reads its transpose). hiring None: `dating` already is that (N, N) matrix."""
     sims = dating if hiring is None else truncate_normalize(dating) @ truncate_normalize(hiring).T  # (N, N)
     out = {}
-    for direction, s in zip(DIRECTIONS, both_ways(sims)):
+    for direction, s in zip(DIRECTIONS, both_ways(sims), strict=False):
         out |= retrieval_metrics(s, n_resamples, seed, f"{prefix}{direction}_", margin=True)
     return out
 

@@ -49,13 +49,13 @@ def summarize(
         summary[f"{metric}_ci_low"] = [b[0] for b in bounds]
         summary[f"{metric}_ci_high"] = [b[1] for b in bounds]
         summary[metric] = [
-            _format_mean_std(mean, std, decimals) for mean, std in zip(stats["mean"], stats["std"])
+            _format_mean_std(mean, std, decimals) for mean, std in zip(stats["mean"], stats["std"], strict=False)
         ]
     variant_rank = {variant: rank for rank, variant in enumerate(ordered_variants(frame["variant"]))}
     condition_rank = {condition: rank for rank, condition in enumerate(row_order(frame["condition"]))}
     sort_keys = [
         (variant_rank[variant], condition_rank[condition])
-        for variant, condition in zip(summary["variant"], summary["condition"])
+        for variant, condition in zip(summary["variant"], summary["condition"], strict=False)
     ]
     order = sorted(range(len(summary)), key=sort_keys.__getitem__)
     return summary.iloc[order].reset_index(drop=True)
@@ -119,7 +119,8 @@ def interval_table(summary: pd.DataFrame, metrics: Sequence[str], decimals: int 
     out = summary[["variant", "condition", "n_seeds"]].copy()
     for metric in metrics:
         cells = []
-        for mean, low, high in zip(summary[f"{metric}_mean"], summary[f"{metric}_ci_low"], summary[f"{metric}_ci_high"]):
+        for mean, low, high in zip(summary[f"{metric}_mean"], summary[f"{metric}_ci_low"], summary[f"{metric}_ci_high"],
+                                   strict=True):
             if math.isnan(mean):
                 cells.append("-")
             elif math.isnan(low):

@@ -16,8 +16,8 @@ from tqdm import tqdm
 
 from .config import DOMAINS
 from .data import Dataset
-from .losses import CombinedLoss, StepEmbeddings, build_loss
 from .embeddings import truncate_normalize
+from .losses import CombinedLoss, StepEmbeddings, build_loss
 from .metrics import mean_both_ways, top1_both_ways
 from .models import SharedEmbeddingModel, build_model, save_checkpoint
 from .trunk_cache import DEFAULT_ROOT as DEFAULT_CACHE_ROOT
@@ -370,7 +370,7 @@ def train(params, dataset: Dataset, model: SharedEmbeddingModel | None = None, p
             stopped_early = step < total - 1
             break
     bar.close()
-    if all(torch.equal(b, p.detach()) for b, p in zip(before, run.trainable)):
+    if all(torch.equal(b, p.detach()) for b, p in zip(before, run.trainable, strict=False)):
         raise TrainingDiverged(f"{params.condition}: no trainable weight changed in {len(history)} steps "
                                "(zero gradients or learning rates); nothing is recorded for this run")
     del before

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from smlib.config import PARAMS_DIR, ParamsError, conditions, load_params
 
@@ -207,7 +208,7 @@ def test_condition_file_must_name_its_condition(params_dir):
 
 def test_params_are_frozen():
     p = load_params("v3_contrastive", "smoke")
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         p.train.lr = 1.0
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import executed_notebook
+
 from smlib import study
 from smlib.config import REFERENCE_ROWS
 from smlib.record import run_state

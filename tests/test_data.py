@@ -9,15 +9,39 @@ from collections import Counter
 import pytest
 
 from smlib.config import load_params
-from smlib.data.mining import DOMAIN_FLIP_TYPES
 from smlib.data import (
-    FLIP_TYPES, SCORE_FNS, DatasetError, build_dataset, dating_compatibility, generate_hard_negative,
-    generate_people, hiring_compatibility, identity_score, mine_cross_domain_pairs, mine_triplets, read_dataset,
+    FLIP_TYPES,
+    SCORE_FNS,
+    DatasetError,
+    build_dataset,
+    dating_compatibility,
+    generate_hard_negative,
+    generate_people,
+    hiring_compatibility,
+    identity_score,
+    mine_cross_domain_pairs,
+    mine_triplets,
+    read_dataset,
     write_dataset,
 )
+from smlib.data.mining import DOMAIN_FLIP_TYPES
 from smlib.data.schema import (
-    ATTACHMENT_STYLES, CAREERS, CITIES, COMMUNICATION_STYLES, CORE_VALUES, DEALBREAKERS, ETHNICITIES, INTERESTS,
-    LIFESTYLES, POLITICS, RELATIONSHIP_STYLES, RELIGIONS, SENIORITY_INCOME, SMOKING, WANTS_KIDS, PersonSchema,
+    ATTACHMENT_STYLES,
+    CAREERS,
+    CITIES,
+    COMMUNICATION_STYLES,
+    CORE_VALUES,
+    DEALBREAKERS,
+    ETHNICITIES,
+    INTERESTS,
+    LIFESTYLES,
+    POLITICS,
+    RELATIONSHIP_STYLES,
+    RELIGIONS,
+    SENIORITY_INCOME,
+    SMOKING,
+    WANTS_KIDS,
+    PersonSchema,
 )
 
 SCORES = {"identity": identity_score, "dating": dating_compatibility, "hiring": hiring_compatibility}
@@ -33,7 +57,7 @@ def test_generate_people_is_deterministic_per_seed():
     c = [p.to_dict() for p in generate_people(50, 4)]
     assert a == b
     assert a != c
-    assert sum(x == y for x, y in zip(a, c)) == 0
+    assert sum(x == y for x, y in zip(a, c, strict=False)) == 0
     assert [p["person_id"] for p in a] == list(range(50))
 
 
@@ -67,7 +91,8 @@ def test_attributes_are_coherent(people_2000):
         assert all(0 <= x <= 100 for x in p.big_five)
         assert 2 <= len(p.core_values) <= 4 and len(set(p.core_values)) == len(p.core_values)
         assert set(p.core_values) <= set(CORE_VALUES)
-        assert 2 <= len(p.lifestyles) <= 4 and len(set(p.lifestyles)) == len(p.lifestyles) and set(p.lifestyles) <= set(LIFESTYLES)
+        assert 2 <= len(p.lifestyles) <= 4 and len(set(p.lifestyles)) == len(p.lifestyles)
+        assert set(p.lifestyles) <= set(LIFESTYLES)
         assert 3 <= len(p.interests) <= 6 and len(set(p.interests)) == len(p.interests) and set(p.interests) <= set(INTERESTS)
         assert 1 <= len(p.dealbreakers) <= 3 and set(p.dealbreakers) <= set(DEALBREAKERS)
         assert 2 <= len(p.ambitions) <= 3
@@ -150,7 +175,7 @@ def test_identity_score_hand_example():
 
 
 def test_dating_smoking_dealbreaker_costs_its_penalty(people_2000):
-    a0, b0 = next((a, b) for a, b in zip(people_2000[::2], people_2000[1::2])
+    a0, b0 = next((a, b) for a, b in zip(people_2000[::2], people_2000[1::2], strict=False)
                   if 0.3 < dating_compatibility(a, b) < 0.7)
     a = dataclasses.replace(a0, dealbreakers=["smoking"], smoking="non-smoker")
     b = dataclasses.replace(b0, dealbreakers=["rudeness"], smoking="non-smoker")

@@ -6,14 +6,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import fast_params
 
 from smlib.config import conditions
 from smlib.data import build_dataset
 from smlib.evaluation import EMBEDDING_KEYS, evaluate, load_embeddings, metrics_from_embeddings, reference_rows
 from smlib.models import build_model
 from smlib.training import train
-
-from conftest import fast_params
 
 CONDITIONS = conditions()  # every params/conditions/*.yaml
 

@@ -7,11 +7,10 @@ from conftest import assert_reveals_traits
 from smlib.audit import content_tokens, heldout_leaks, leakage_audit
 from smlib.config import load_params
 from smlib.data import build_dataset
-from smlib.data.wording.heldout import HELDOUT_TEMPLATES, HELDOUT_VOCAB
 from smlib.data.people import generate_people
 from smlib.data.schema import CORE_VALUES
-from smlib.data.texts import (DISJOINT_TEMPLATES, DISJOINT_VOCAB, render_dating_profile,
-                              render_hiring_resume, template_name)
+from smlib.data.texts import DISJOINT_TEMPLATES, DISJOINT_VOCAB, render_dating_profile, render_hiring_resume, template_name
+from smlib.data.wording.heldout import HELDOUT_TEMPLATES, HELDOUT_VOCAB
 
 RENDER = {"dating": render_dating_profile, "hiring": render_hiring_resume}
 

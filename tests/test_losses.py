@@ -6,14 +6,19 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import LOSS_PARTS, REPORTED_PARTS
 
 from smlib.config import conditions, load_params
 from smlib.losses import (
-    CombinedLoss, DomainAdversarialLoss, MatryoshkaInfoNCE, PrefixInfoNCE, PrefixMSE, build_loss, grad_reverse,
+    CombinedLoss,
+    DomainAdversarialLoss,
+    MatryoshkaInfoNCE,
+    PrefixInfoNCE,
+    PrefixMSE,
+    build_loss,
+    grad_reverse,
     info_nce,
 )
-
-from conftest import LOSS_PARTS, REPORTED_PARTS
 
 CONDITIONS = conditions()  # every params/conditions/*.yaml
 
@@ -29,7 +34,7 @@ def test_info_nce_matches_hand_computation():
     tau = 0.5
     expected = 0.0
     for i in range(3):
-        sims = [sum(a * b for a, b in zip(q[i], k[j])) / tau for j in range(3)]
+        sims = [sum(a * b for a, b in zip(q[i], k[j], strict=False)) / tau for j in range(3)]
         expected += -(sims[i] - math.log(sum(math.exp(s) for s in sims)))
     expected /= 3
     got = info_nce(torch.tensor(q, dtype=torch.float64), torch.tensor(k, dtype=torch.float64), tau)
@@ -153,7 +158,7 @@ def test_adversarial_loss_reverses_the_encoder_gradient_only(lam):
 
     assert plain_enc.abs().sum() > 0
     assert torch.allclose(reversed_enc, -lam * plain_enc, atol=1e-7)
-    for r, p in zip(reversed_cls, plain_cls):  # the classifier itself learns normally
+    for r, p in zip(reversed_cls, plain_cls, strict=False):  # the classifier itself learns normally
         assert torch.allclose(r, p, atol=1e-7)
 
 

@@ -56,7 +56,7 @@ def test_recall_non_decreasing_in_k_and_one_at_n():
     dating, hiring = random_pair(n=30, noise=2.0)
     ids = torch.arange(30)
     recalls = [metrics.recall_at_k(dating, hiring, ids, ids, k) for k in range(1, 31)]
-    assert all(a <= b for a, b in zip(recalls, recalls[1:]))
+    assert all(a <= b for a, b in zip(recalls, recalls[1:], strict=False))
     assert recalls[-1] == pytest.approx(1.0)
     ranks = metrics.true_match_ranks(dating, hiring, ids, ids)
     assert metrics.mrr(dating, hiring, ids, ids) == pytest.approx((1.0 / ranks.double()).mean().item())

@@ -5,13 +5,12 @@ import json
 
 import pytest
 import torch
+from conftest import fast_params
 from transformers import AutoModel
 
 from smlib.config import conditions
 from smlib.losses import build_loss
 from smlib.models import CheckpointError, ProjectionHeadsModel, build_model, load_checkpoint, save_checkpoint
-
-from conftest import fast_params
 
 CONDITIONS = conditions()  # every params/conditions/*.yaml
 

@@ -38,7 +38,7 @@ def fake_embeddings(dataset, seed: int, shared: float) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def embs(dataset):
-    return {c: fake_embeddings(dataset, i, shared) for i, (c, shared) in enumerate(zip(CONDS, (2.0, 0.3, 1.0)))}
+    return {c: fake_embeddings(dataset, i, shared) for i, (c, shared) in enumerate(zip(CONDS, (2.0, 0.3, 1.0), strict=False))}
 
 
 @pytest.fixture(scope="module")

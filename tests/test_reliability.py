@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import executed_notebook, fast_params, write_fake_run
+
 from smlib import evaluation, study, tables, training
 from smlib.config import REFERENCE_ROWS, ParamsError, load_params
 from smlib.record import COMPLETION, RunFolderError, StudyLock, run_state, write_completion
@@ -196,7 +196,8 @@ def test_the_runner_redoes_an_incomplete_run_and_skips_a_complete_one(tmp_path, 
     study.run_study("smoke", conditions=("v3_contrastive", "v3_mse"), variants=("verbatim",), out=tmp_path,
                     data_root=tmp_path / "data", checkpoint_root=tmp_path / "ckpt")
     assert runs == ["v3_mse"]
-    assert (broken / COMPLETION).exists() and run_state(broken, study_params("v3_mse", "smoke", "verbatim", 42).hash())[0] == "done"
+    assert (broken / COMPLETION).exists()
+    assert run_state(broken, study_params("v3_mse", "smoke", "verbatim", 42).hash())[0] == "done"
 
 
 # --- one dataset per table ----------------------------------------------------------------------------------

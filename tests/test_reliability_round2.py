@@ -17,16 +17,15 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
-
 from conftest import fast_params, write_fake_run
+
 from smlib import study
 from smlib.config import ParamsError, is_sweep_run, load_params, safe_component, sweep_run_name
 from smlib.models import build_model
 from smlib.record import run_files, write_completion
 from smlib.study import main, study_params
 from smlib.tables import collect_results
-from smlib.trunk_cache import (_HOST, cache_key, cache_path, load_or_build_cache, read_cache,
-                               remove_orphaned_temp_files)
+from smlib.trunk_cache import _HOST, cache_key, cache_path, load_or_build_cache, read_cache, remove_orphaned_temp_files
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ["--profile", "smoke", "--conditions", "v3_contrastive", "--variants", "verbatim"]

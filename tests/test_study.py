@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import executed_notebook, write_fake_run
 
 from smlib import study, tables
 from smlib.config import REFERENCE_ROWS, conditions
-from conftest import executed_notebook, write_fake_run
 from smlib.record import run_state
 from smlib.study import RunFolderError, main, run_dir, study_params
 from smlib.tables import collect_results
@@ -67,7 +67,7 @@ def test_collect_results_reads_runs_and_references(tmp_path):
 
 def test_results_carry_both_directions_and_intervals_over_seeds(tmp_path):
     profile_dir = tmp_path / "smoke"
-    for seed, (d2h, h2d) in zip((42, 43, 44), ((0.8, 0.6), (0.9, 0.7), (0.7, 0.5))):
+    for seed, (d2h, h2d) in zip((42, 43, 44), ((0.8, 0.6), (0.9, 0.7), (0.7, 0.5)), strict=False):
         params = study_params("v3_contrastive", "smoke", "disjoint", seed)
         _write_metrics(run_dir(tmp_path, "smoke", "disjoint", seed, "v3_contrastive"), params,
                        prefix_d2h_top1=d2h, prefix_h2d_top1=h2d, triplet_acc_dating=0.9)

@@ -44,7 +44,7 @@ def test_summarize_mean_std_formatting(frame):
 
 def test_summarize_orders_conditions(frame):
     summary = tables.summarize(frame, METRICS)
-    assert list(zip(summary.variant, summary.condition)) == [
+    assert list(zip(summary.variant, summary.condition, strict=False)) == [
         ("verbatim", "v3_contrastive"),  # the proposed condition, then the others by name
         ("verbatim", "adversarial"),
         ("verbatim", "v3_mse"),
@@ -101,7 +101,7 @@ def test_summarize_gives_the_t_interval_over_seeds(frame):
 def test_interval_table_formats_mean_and_interval(frame):
     table = tables.interval_table(tables.summarize(frame, METRICS), METRICS)
     table = table[table.variant == "verbatim"]
-    cells = dict(zip(table.condition, table.top1_d2h))
+    cells = dict(zip(table.condition, table.top1_d2h, strict=False))
     assert cells["v3_contrastive"].startswith("0.810 [") and cells["v3_contrastive"].endswith("]")
     assert cells["adversarial"] == "0.500"
-    assert dict(zip(table.condition, table.within_acc))["tfidf"] == "-"
+    assert dict(zip(table.condition, table.within_acc, strict=False))["tfidf"] == "-"

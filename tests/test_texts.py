@@ -8,13 +8,20 @@ from conftest import assert_reveals_traits
 
 from smlib.audit import audit_table, content_tokens, leakage_audit
 from smlib.baselines import identifiability_ceiling, tfidf_similarity
-from smlib.metrics import match_summary, top1_and_mrr
 from smlib.data.people import generate_people
 from smlib.data.schema import BIG_FIVE, CAREERS, CITIES, CORE_VALUES
 from smlib.data.texts import (
-    DISJOINT_VOCAB, REVEALED_ATTRIBUTES, TEMPLATE_NAMES, VARIANTS, big_five_level, render_dating_profile,
-    render_hiring_resume, revealed_signature, template_name,
+    DISJOINT_VOCAB,
+    REVEALED_ATTRIBUTES,
+    TEMPLATE_NAMES,
+    VARIANTS,
+    big_five_level,
+    render_dating_profile,
+    render_hiring_resume,
+    revealed_signature,
+    template_name,
 )
+from smlib.metrics import match_summary, top1_and_mrr
 
 # One phrase that only the named verbatim template writes (in a sentence it always keeps).
 VERBATIM_MARKERS = {
@@ -116,7 +123,7 @@ def test_disjoint_vocabulary_is_declared_and_disjoint():
 def test_disjoint_texts_never_share_attribute_words(people, disjoint_texts):
     dating_words, hiring_words = _vocab_words("dating"), _vocab_words("hiring")
     leaky_strings = [c.lower() for c in CITIES] + [c.lower() for c in CAREERS]
-    for p, (dating, hiring) in zip(people, disjoint_texts):
+    for p, (dating, hiring) in zip(people, disjoint_texts, strict=False):
         dating_tokens, hiring_tokens = content_tokens(dating), content_tokens(hiring)
         assert not dating_words & hiring_tokens, (dating_words & hiring_tokens, hiring)
         assert not hiring_words & dating_tokens, (hiring_words & dating_tokens, dating)
@@ -127,8 +134,8 @@ def test_disjoint_texts_never_share_attribute_words(people, disjoint_texts):
 
 def test_disjoint_texts_reveal_the_shared_attributes(people, disjoint_texts):
     assert set(REVEALED_ATTRIBUTES["disjoint"]) == {f"{t}_level" for t in BIG_FIVE} | set(SHARED_ATTRIBUTES[5:])
-    for p, texts in zip(people[:500], disjoint_texts):
-        for domain, text in zip(("dating", "hiring"), texts):
+    for p, texts in zip(people[:500], disjoint_texts, strict=False):
+        for domain, text in zip(("dating", "hiring"), texts, strict=False):
             assert_reveals_traits(p, text, DISJOINT_VOCAB[domain])
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-
 from conftest import fast_params
+
 from smlib import references
 from smlib.baselines import pair_map_similarity, select_pair_map, select_tfidf_map, train_pair_map
 from smlib.metrics import top1_and_mrr

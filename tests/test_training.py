@@ -6,14 +6,13 @@ import math
 
 import pytest
 import torch
+from conftest import LOSS_PARTS, REPORTED_PARTS, fast_params
 
 import smlib.training as training
 from smlib.config import conditions
 from smlib.losses import build_loss
 from smlib.models import build_model
 from smlib.training import lr_lambda, plan_steps, train
-
-from conftest import LOSS_PARTS, REPORTED_PARTS, fast_params
 
 CONDITIONS = conditions()  # every params/conditions/*.yaml
 
@@ -119,9 +118,9 @@ def test_lr_schedule_warms_up_then_decays_to_zero():
     f = lr_lambda(100, 0.1)
     values = [f(s) for s in range(101)]
     assert values[0] == pytest.approx(0.1)
-    assert all(b > a for a, b in zip(values[:10], values[1:10]))  # linear warm-up
+    assert all(b > a for a, b in zip(values[:10], values[1:10], strict=False))  # linear warm-up
     assert values[9] == pytest.approx(1.0) and values[10] == pytest.approx(1.0)
-    assert all(b <= a for a, b in zip(values[10:], values[11:]))  # cosine decay
+    assert all(b <= a for a, b in zip(values[10:], values[11:], strict=False))  # cosine decay
     assert values[55] == pytest.approx(0.5, abs=0.02)
     assert values[99] < 0.01 and values[100] == pytest.approx(0.0, abs=1e-12)
     assert max(values) <= 1.0 + 1e-12 and min(values) >= 0.0

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import fast_params
 
 from smlib.models import build_model
-from smlib.trunk_cache import cache_key, cache_path, load_or_build_cache, read_cache, write_cache
 from smlib.training import train
-
-from conftest import fast_params
+from smlib.trunk_cache import cache_key, cache_path, load_or_build_cache, read_cache, write_cache
 
 
 def _model(trainable_layers, **overrides):

@@ -168,7 +168,8 @@ def _jsonl(rows) -> str:
 def _serialise(ds: Dataset) -> dict[str, str]:
     return {
         "people.jsonl": _jsonl(p.to_dict() for p in ds.people),
-        "texts.jsonl": _jsonl({"domain": dom, "text_id": i, "text": t} for dom in DOMAINS for i, t in sorted(ds.texts[dom].items())),
+        "texts.jsonl": _jsonl({"domain": dom, "text_id": i, "text": t}
+                              for dom in DOMAINS for i, t in sorted(ds.texts[dom].items())),
         "hard_negatives.jsonl": _jsonl(ds.hard_negatives),
         "triplets.jsonl": _jsonl({"split": s, "domain": dom, "anchor": a, "positive": p, "negative": n, "hard": h}
                                  for s in ds.triplets for dom in DOMAINS for a, p, n, h in ds.triplets[s][dom]),

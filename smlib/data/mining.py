@@ -3,10 +3,20 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from typing import Callable
+from collections.abc import Callable
 
-from .schema import (CAREERS, LIFESTYLES, POLITICS, RELATIONSHIP_STYLES, RELIGIONS, SMOKING, TEAM_SIZES, WANTS_KIDS,
-                     WORK_STYLES, PersonSchema)
+from .schema import (
+    CAREERS,
+    LIFESTYLES,
+    POLITICS,
+    RELATIONSHIP_STYLES,
+    RELIGIONS,
+    SMOKING,
+    TEAM_SIZES,
+    WANTS_KIDS,
+    WORK_STYLES,
+    PersonSchema,
+)
 
 # Flips that change a dating profile (and can lower dating_compatibility) and flips that change a résumé
 # (and can lower hiring_compatibility: work style, team size, one skill, the industry).

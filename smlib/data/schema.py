@@ -36,7 +36,8 @@ CAREERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "product manager": ("technology", ("roadmapping", "user research", "prioritization", "stakeholder management", "analytics")),
     "UX designer": ("design", ("wireframing", "prototyping", "usability testing", "Figma", "interaction design")),
     "registered nurse": ("healthcare", ("patient care", "triage", "medication administration", "charting", "care coordination")),
-    "physician": ("healthcare", ("diagnosis", "clinical research", "patient communication", "treatment planning", "evidence-based medicine")),
+    "physician": ("healthcare", ("diagnosis", "clinical research", "patient communication", "treatment planning",
+                                 "evidence-based medicine")),
     "teacher": ("education", ("lesson planning", "classroom management", "curriculum design", "assessment", "mentoring")),
     "financial analyst": ("finance", ("financial modeling", "Excel", "forecasting", "valuation", "reporting")),
     "accountant": ("finance", ("bookkeeping", "tax preparation", "auditing", "GAAP", "reconciliation")),
@@ -141,9 +142,10 @@ class PersonSchema:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PersonSchema":
+    def from_dict(cls, d: dict) -> PersonSchema:
         """Inverse of to_dict; unknown or missing keys are an error."""
         names = {f.name for f in fields(cls)}
         if set(d) != names:
-            raise ValueError(f"person record keys differ from PersonSchema: extra={sorted(set(d) - names)}, missing={sorted(names - set(d))}")
+            raise ValueError(f"person record keys differ from PersonSchema: extra={sorted(set(d) - names)}, "
+                             f"missing={sorted(names - set(d))}")
         return cls(**d)

@@ -15,7 +15,7 @@ def _cosine(u, v) -> float:
     nu, nv = math.sqrt(sum(x * x for x in u)), math.sqrt(sum(x * x for x in v))
     if nu == 0 or nv == 0:
         return 0.0
-    return sum(x * y for x, y in zip(u, v)) / (nu * nv)
+    return sum(x * y for x, y in zip(u, v, strict=False)) / (nu * nv)
 
 
 def _alignment(label_a: str, intensity_a: int, label_b: str, intensity_b: int) -> float:
@@ -33,7 +33,7 @@ def _clip(x: float) -> float:
 
 def identity_score(a: PersonSchema, b: PersonSchema) -> float:
     """How alike two people are as persons, independent of domain (symmetric)."""
-    mbti = sum(x == y for x, y in zip(a.mbti, b.mbti)) / 4
+    mbti = sum(x == y for x, y in zip(a.mbti, b.mbti, strict=False)) / 4
     style = 0.5 * (a.communication_style == b.communication_style) + 0.5 * (a.attachment_style == b.attachment_style)
     return _clip(
         0.35 * _cosine(a.big_five, b.big_five)

@@ -18,8 +18,15 @@ from ..config import DOMAINS
 from .schema import BIG_FIVE, PersonSchema
 from .wording.disjoint import DISJOINT_CAREER_GOALS, DISJOINT_EXPERIENCE_BANDS, DISJOINT_TEMPLATES, DISJOINT_VOCAB
 from .wording.heldout import HELDOUT_TEMPLATES, HELDOUT_VOCAB
-from .wording.verbatim import (GOAL_PHRASES, KIDS_CLAUSES, MBTI_NICKNAMES, TEMPLATE_NAMES, VERBATIM_BIG_FIVE,
-                               VERBATIM_TEMPLATE_OFFSET, VERBATIM_TEMPLATES)
+from .wording.verbatim import (
+    GOAL_PHRASES,
+    KIDS_CLAUSES,
+    MBTI_NICKNAMES,
+    TEMPLATE_NAMES,
+    VERBATIM_BIG_FIVE,
+    VERBATIM_TEMPLATE_OFFSET,
+    VERBATIM_TEMPLATES,
+)
 
 __all__ = ["DISJOINT_TEMPLATES", "DISJOINT_VOCAB", "HIGH_SCORE", "LOW_SCORE", "TEMPLATE_NAMES", "TextVariant",
            "VerbatimVariant", "WordingVariant", "big_five_level", "get_variant", "heldout_phrases",
@@ -198,7 +205,8 @@ def _verbatim_fields(person: PersonSchema, domain: str) -> dict[str, str]:
         "traits": ", ".join(phrases[t][level] for t, level in _extreme_traits(person)),
         "values": _join(person.core_values), "communication": person.communication_style,
         "attachment": person.attachment_style, "interests": _join(person.interests),
-        "lifestyles": _join(person.lifestyles), "goal": GOAL_PHRASES[person.relationship_goal], "style": person.relationship_style,
+        "lifestyles": _join(person.lifestyles), "goal": GOAL_PHRASES[person.relationship_goal],
+        "style": person.relationship_style,
         "kids": KIDS_CLAUSES[person.wants_kids],
         "religion": person.religion, "politics": person.politics, "smoking": person.smoking,
         "dealbreakers": _join(person.dealbreakers), "skills": _join(person.skills),

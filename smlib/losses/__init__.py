@@ -6,8 +6,7 @@
 - combined.py: the term registry (register_loss_term), CombinedLoss and build_loss
 """
 from .adversarial import DomainAdversarialLoss, grad_reverse
-from .combined import (LOSS_TERMS, CombinedLoss, build_loss, loss_part_names, loss_weight_keys, register_loss_term,
-                       term_weight)
+from .combined import LOSS_TERMS, CombinedLoss, build_loss, loss_part_names, loss_weight_keys, register_loss_term, term_weight
 from .infonce import MatryoshkaInfoNCE, PrefixInfoNCE, PrefixMSE, info_nce
 from .step import StepEmbeddings
 

@@ -30,7 +30,7 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     """True if the CPU reports AVX512-BF16 or AMX-BF16 (Linux /proc/cpuinfo); False when it cannot tell."""
     try:

@@ -9,7 +9,6 @@ from matplotlib.figure import Figure
 
 from ..config import is_sweep_run
 
-
 DOMAIN_COLORS = {"dating": "tab:red", "hiring": "tab:blue"}
 
 

@@ -25,7 +25,7 @@ def attribute_distributions(people) -> Figure:
                 color=color, label=sex)
     ax.set(title="Height by sex", xlabel="height (inches)", ylabel="people")
     ax.legend()
-    for ax, trait in zip([axes[0, 2], axes[1, 0], axes[1, 1], axes[1, 2], axes[2, 0]], BIG_FIVE):
+    for ax, trait in zip([axes[0, 2], axes[1, 0], axes[1, 1], axes[1, 2], axes[2, 0]], BIG_FIVE, strict=False):
         ax.hist([getattr(p, trait) for p in people], bins=np.linspace(0, 100, 21), color="tab:green")
         for cut in (LOW_SCORE, HIGH_SCORE):
             ax.axvline(cut, color="black", linestyle="--", linewidth=1)
@@ -74,7 +74,7 @@ def _token_counts(tokenizer, texts: list[str]) -> np.ndarray:
 def token_lengths(texts_by_domain: dict[str, list[str]], tokenizer, max_length: int) -> Figure:
     """Histogram of token counts per domain, with the truncation length and the share cut off."""
     fig, axes = _figure(1, len(texts_by_domain), 6 * len(texts_by_domain), 4)
-    for ax, (dom, texts) in zip(axes[0], texts_by_domain.items()):
+    for ax, (dom, texts) in zip(axes[0], texts_by_domain.items(), strict=False):
         counts = _token_counts(tokenizer, texts)
         ax.hist(counts, bins=30, color=DOMAIN_COLORS.get(dom, "tab:gray"))
         ax.axvline(max_length, color="black", linestyle="--", label=f"max_length {max_length}")

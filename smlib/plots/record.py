@@ -1,14 +1,13 @@
 """Figures of a whole record (04_figures): intervals over seeds, CKA, learning, gallery and sweep curves, paired differences."""
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from ..config import PROPOSED, REFERENCE_ROWS, ordered_variants, row_order, sweep_prefix
-from ..run_metrics import metric_label
 from ..metrics import seed_interval
+from ..run_metrics import metric_label
 from ..tables import summarize
 from .base import REFERENCE_COLORS, _figure, without_sweeps
 
@@ -29,7 +28,7 @@ def top1_with_ci(frame: pd.DataFrame, metric: str = "prefix_top1") -> Figure:
     if boot:  # one seed: the run's own bootstrap interval
         means = frame.groupby(["variant", "condition"], sort=False)[boot].mean().add_suffix("_mean").reset_index()
         stats = stats.merge(means, on=["variant", "condition"], how="left")
-    for ax, variant in zip(axes[0], variants):
+    for ax, variant in zip(axes[0], variants, strict=False):
         s = stats[stats["variant"] == variant].set_index("condition")
         trained = [c for c in row_order(s.index) if c not in REFERENCE_ROWS]
         x = np.arange(len(trained))
@@ -69,7 +68,7 @@ def cka_vs_dim(frame: pd.DataFrame, prefix_dim: int = 64) -> Figure:
     variants = ordered_variants(frame["variant"])
     fig, axes = _figure(1, len(variants), 5.5 * len(variants), 4.5, sharey=True)
     stats = summarize(frame, cols)
-    for ax, variant in zip(axes[0], variants):
+    for ax, variant in zip(axes[0], variants, strict=False):
         v = stats[stats["variant"] == variant].set_index("condition")
         n_seeds = int(frame.loc[frame["variant"] == variant, "seed"].nunique())
         for i, cond in enumerate(row_order(v.index)):
@@ -101,7 +100,7 @@ def learning_curves(histories: pd.DataFrame, column: str = "val_top1", reference
     checked = histories.dropna(subset=[column]) if column in histories.columns else histories.iloc[:0]
     variants = ordered_variants(histories["variant"])
     fig, axes = _figure(1, len(variants), 6.5 * len(variants), 4.5, sharey=True)
-    for ax, variant in zip(axes[0], variants):
+    for ax, variant in zip(axes[0], variants, strict=False):
         v = checked[checked["variant"] == variant]
         if v.empty:
             ax.text(0.5, 0.5, "no validation checks\n(train.eval_every is null)", ha="center", va="center")
@@ -134,7 +133,7 @@ def gallery_curves(curves: pd.DataFrame) -> Figure:
     conditions solid, reference matchers dashed."""
     variants = ordered_variants(curves["variant"])
     fig, axes = _figure(1, len(variants), 5.5 * len(variants), 4.5, sharey=True)
-    for ax, variant in zip(axes[0], variants):
+    for ax, variant in zip(axes[0], variants, strict=False):
         v = curves[curves["variant"] == variant]
         n_seeds = int(v["seed"].nunique())
         for i, cond in enumerate(row_order(v["condition"])):
@@ -170,7 +169,7 @@ def paired_differences(table: pd.DataFrame) -> Figure:
             methods = row_order(t["method"])[::-1]
             t = t.set_index("method").loc[methods]
             y = np.arange(len(methods))
-            for yi, (_, row) in zip(y, t.iterrows()):
+            for yi, (_, row) in zip(y, t.iterrows(), strict=False):
                 color = "black" if row["resolved"] else "grey"
                 ax.plot([row["low"], row["high"]], [yi, yi], color=color, linewidth=2)
                 ax.plot([row["diff"]], [yi], marker="o", color=color, markerfacecolor=color if row["resolved"] else "white")
@@ -196,7 +195,7 @@ def sweep_curve(frame: pd.DataFrame, key: str, base_value, condition: str = PROP
     rows["triplet_acc"] = rows[["triplet_acc_dating", "triplet_acc_hiring"]].mean(axis=1)
     variants = ordered_variants(rows["variant"])
     fig, axes = _figure(1, max(1, len(variants)), 7 * max(1, len(variants)), 5, sharey=True)
-    for ax, variant in zip(axes[0], variants):
+    for ax, variant in zip(axes[0], variants, strict=False):
         v = rows[rows["variant"] == variant]
         n_seeds = int(v["seed"].nunique())
         for metric, color, label in (("prefix_top1", "C0", "identity: prefix top-1 (both directions)"),

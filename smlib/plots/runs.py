@@ -1,16 +1,15 @@
 """Figures of one run (02_train, 03_evaluate) and the dimension explorer: curves, ranks, projections."""
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..config import DOMAINS
+from ..embeddings import truncate_normalize
 from ..evaluation import embedding_pair, slider_frame
 from ..losses import loss_part_names
-from ..embeddings import truncate_normalize
 from ..metrics import true_match_ranks
 from .base import DOMAIN_COLORS, _figure, _rolling, _window, figure_png
 
@@ -92,7 +91,7 @@ def prefix_projection(embs: dict[str, dict], max_points: int = 150, n_links: int
     fig, axes = _figure(nrows, ncols, 3.4 * ncols, 3.3 * nrows)  # at most ~1000 px wide
     for ax in axes.flat[len(embs):]:
         ax.set_axis_off()
-    for ax, (cond, emb) in zip(axes.flat, embs.items()):
+    for ax, (cond, emb) in zip(axes.flat, embs.items(), strict=False):
         dating, hiring = (truncate_normalize(t).numpy() for t in embedding_pair(emb, "prefix"))
         n = min(max_points, len(dating))
         xy = _pca2(np.vstack([dating[:n], hiring[:n]]))  # (2n, 2)

@@ -13,11 +13,35 @@ from ..config import ParamsError, dataset_params, study_params
 from ..record import RunFolderError, checkpoint_dir, dataset_dir, run_dir, within
 from .cli import main, parse_overrides, parse_seeds, use_params_dir
 from .notebooks import DEFAULT_CELL_TIMEOUT, KERNEL, NOTEBOOKS, ROOT, execute, nb_path
-from .plan import (EXECUTORS, FOLDER_KEYS, SWEEPABLE, Job, StudyPlan, check_device, check_encoder, check_executor,
-                   check_names, check_overrides, check_seeds, check_threads, check_writable, parse_sweep,
-                   plan_study, sweep_points)
-from .run import (DaskExecutor, LocalExecutor, Task, references_missing, run_condition, run_dataset, run_jobs,
-                  run_study, study_tasks)
+from .plan import (
+                   EXECUTORS,
+                   FOLDER_KEYS,
+                   SWEEPABLE,
+                   Job,
+                   StudyPlan,
+                   check_device,
+                   check_encoder,
+                   check_executor,
+                   check_names,
+                   check_overrides,
+                   check_seeds,
+                   check_threads,
+                   check_writable,
+                   parse_sweep,
+                   plan_study,
+                   sweep_points,
+)
+from .run import (
+                   DaskExecutor,
+                   LocalExecutor,
+                   Task,
+                   references_missing,
+                   run_condition,
+                   run_dataset,
+                   run_jobs,
+                   run_study,
+                   study_tasks,
+)
 
 __all__ = [
     "DEFAULT_CELL_TIMEOUT", "EXECUTORS", "FOLDER_KEYS", "KERNEL", "NOTEBOOKS", "ROOT", "SWEEPABLE", "DaskExecutor",

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import MAX_SEED, ParamsError, parse_yaml, study_params, sweep_run_name
-from ..config import variants as registered_variants
 from ..config import conditions as available_conditions
+from ..config import variants as registered_variants
 from ..record import checkpoint_dir, dataset_dir, run_dir
 from .notebooks import DEFAULT_CELL_TIMEOUT
 

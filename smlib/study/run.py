@@ -10,9 +10,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import REFERENCE_ROWS, ParamsError, variants as registered_variants
-from ..record import (RUN_NOTEBOOKS, RunFolderError, StudyLock, clear_for_rerun, notebook_problem, run_state,
-                      seed_folder, write_completion)
+from ..config import REFERENCE_ROWS, ParamsError
+from ..config import variants as registered_variants
+from ..record import (
+    RUN_NOTEBOOKS,
+    RunFolderError,
+    StudyLock,
+    clear_for_rerun,
+    notebook_problem,
+    run_state,
+    seed_folder,
+    write_completion,
+)
 from ..tables import write_results_table
 from ..trunk_cache import remove_orphaned_temp_files
 from .notebooks import DEFAULT_CELL_TIMEOUT, ROOT, nb_path

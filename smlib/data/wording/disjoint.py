@@ -164,7 +164,8 @@ DISJOINT_VOCAB: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
                        "comfortable escalating and delegating"),
             "anxious": ("seeks frequent check-ins with supervisors", "appreciates periodic performance validation",
                         "requests tight feedback loops"),
-            "avoidant": ("operates best with minimal managerial contact", "maintains strictly professional interactions with coworkers",
+            "avoidant": ("operates best with minimal managerial contact",
+                         "maintains strictly professional interactions with coworkers",
                          "limits dependencies on other contributors"),
             "fearful": ("hesitant to rely on others, yet eager for approval", "cautious about delegation but craves recognition",
                         "ambivalent about collaboration"),
@@ -172,7 +173,8 @@ DISJOINT_VOCAB: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
     },
 }
 # Hiring-only wording for facts that the dating side never mentions.
-DISJOINT_EXPERIENCE_BANDS = ((3, "recent entrant to the profession"), (8, "several seasons of practice"), (15, "a decade-scale track record"),
+DISJOINT_EXPERIENCE_BANDS = ((3, "recent entrant to the profession"), (8, "several seasons of practice"),
+                             (15, "a decade-scale track record"),
                              (99, "veteran of the trade"))
 DISJOINT_CAREER_GOALS = {
     "lead a team": "head a team", "start my own company": "found a company",
@@ -209,7 +211,8 @@ DISJOINT_TEMPLATES = {
                          "Arrangement: {work_style}, {team_size}.", "Objective: {goal}."),
         "narrative bio": ("{seniority} {career} in {industry} ({experience}).", "Colleagues cite: {traits}.",
                           "Guided by these principles: {values}.", "Communication: {communication}.",
-                          "Management fit: {attachment}.", "Competencies: {skills}.", "Aims to {goal}; {work_style}, {team_size}."),
+                          "Management fit: {attachment}.", "Competencies: {skills}.",
+                          "Aims to {goal}; {work_style}, {team_size}."),
         "culture-fit": ("Culture fit summary. Principles: {values}.", "Behavioral profile: {traits}.",
                         "Communication: {communication}.", "Oversight preference: {attachment}.",
                         "{career}, {industry}, {seniority}; {experience}; {work_style}, {team_size}.", "Competencies: {skills}."),
