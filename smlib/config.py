@@ -21,7 +21,7 @@ DOMAINS = ("dating", "hiring")
 # untrained (chance, tfidf, zero_shot), trained on the training people's pairs (tfidf_trained_*, frozen_probe),
 # and the identifiability ceiling.
 REFERENCE_ROWS = ("chance", "tfidf", "tfidf_trained_word", "tfidf_trained_char", "zero_shot", "frozen_probe",
-                  "ceiling")
+                  "procrustes", "cca", "ceiling")
 
 
 def params_root(params_dir: str | Path | None = None) -> Path:

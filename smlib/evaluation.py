@@ -203,7 +203,8 @@ def load_run_embeddings(profile_dir: str | Path, variant: str, seed: int) -> dic
 
 
 def slider_frame(embs: dict[str, dict], d: int) -> pd.DataFrame:
-    """CKA and top-1 (both directions) of the full embeddings truncated to d dims, one row per condition."""
+    """CKA (biased and debiased) and top-1 (both directions) of the full embeddings truncated to d dims, one row per
+    condition."""
     if not embs:
         raise ValueError("no embeddings given")
     frames = []
@@ -211,4 +212,4 @@ def slider_frame(embs: dict[str, dict], d: int) -> pd.DataFrame:
         dating, hiring = embedding_pair(emb, "full")
         frames.append(dim_sweep(dating, hiring, d).assign(condition=cond))
     frame = pd.concat(frames, ignore_index=True)
-    return frame[["condition", "dim", "cka", "top1_d2h", "top1_h2d"]]
+    return frame[["condition", "dim", "cka_debiased", "cka", "top1_d2h", "top1_h2d"]]

@@ -215,8 +215,16 @@ def cross_domain_margin(
     return per_query_margin(dating, hiring, person_ids, prefix_dim).mean().item()
 
 
-def cka(X: torch.Tensor, Y: torch.Tensor) -> float:
-    """Linear CKA between two representations of the same rows, computed in float64."""
+def cka(X: torch.Tensor, Y: torch.Tensor, debiased: bool = False) -> float:
+    """Linear CKA between two representations of the same rows, computed in float64.
+
+    debiased=False: from the biased HSIC (Kornblith et al. 2019's default), which rises with width when rows are
+    few; debiased=True: from the unbiased HSIC (Song et al. 2012; smlib.invariance.cka_debiased), near 0 for
+    unrelated representations at any width and slightly negative at times."""
+    if debiased:
+        from .invariance import cka_debiased
+
+        return cka_debiased(X, Y)
     check_matrix("X", X)
     check_matrix("Y", Y)
     if X.shape[0] != Y.shape[0]:
@@ -277,7 +285,8 @@ def bootstrap_ci(per_query_values, n_resamples: int, seed: int, alpha: float = 0
 
 
 def dim_sweep(dating: torch.Tensor, hiring: torch.Tensor, dims: int | Sequence[int]) -> pd.DataFrame:
-    """CKA and top-1 in both directions at each prefix dimension d (the function behind the dim slider)."""
+    """CKA (biased and debiased) and top-1 in both directions at each prefix dimension d (the function behind the
+    dim slider)."""
     _check_aligned(dating, hiring)
     if isinstance(dims, (int, np.integer)):
         dims = [dims]
@@ -289,11 +298,12 @@ def dim_sweep(dating: torch.Tensor, hiring: torch.Tensor, dims: int | Sequence[i
             {
                 "dim": int(d),
                 "cka": cka(dating[:, :d], hiring[:, :d]),
+                "cka_debiased": cka(dating[:, :d], hiring[:, :d], debiased=True),
                 "top1_d2h": cross_domain_accuracy(dating, hiring, person_ids, d),
                 "top1_h2d": cross_domain_accuracy(hiring, dating, person_ids, d),
             }
         )
-    return pd.DataFrame(rows, columns=["dim", "cka", "top1_d2h", "top1_h2d"])
+    return pd.DataFrame(rows, columns=["dim", "cka", "cka_debiased", "top1_d2h", "top1_h2d"])
 
 
 def seed_interval(values, level: float = 0.95) -> tuple[float, float, float]:

@@ -15,6 +15,8 @@ from .baselines import identifiability_ceiling, pair_map_similarity, select_pair
 from .config import DOMAINS, Params
 from .data import Dataset
 from .embeddings import truncate_normalize
+from .invariance import cca_similarity, hubness, hungarian_top1, procrustes_similarity
+from .metrics import DIRECTIONS, both_ways
 from .run_metrics import metrics_from_embeddings, retrieval_metrics
 
 
@@ -64,6 +66,7 @@ def reference_rows(dataset: Dataset, params: Params, zero_shot_model=None, train
             feats = {"val": {d: emb[d] for d in DOMAINS},
                      "train": {d: zero_shot_model.encode(train_texts[d], d).numpy() for d in DOMAINS}}
             rows.append(_trained_row("frozen_probe", feats, params, base, selection, sims))
+            rows += alignment_rows(feats, params, base, sims)
     ceiling = identifiability_ceiling(dataset.split_people("val"), params.data.variant)
     rows.append({**base, "condition": "ceiling", "prefix_d2h_top1": ceiling, "prefix_h2d_top1": ceiling,
                  "full_d2h_top1": ceiling})
@@ -71,6 +74,21 @@ def reference_rows(dataset: Dataset, params: Params, zero_shot_model=None, train
 
 
 TRAINED_TFIDF = {"word": ("word", (1, 2)), "char": ("char_wb", (3, 5))}
+ALIGNMENT_CCA_DIMS = 64
+
+
+def alignment_rows(feats: dict, params: Params, base: dict, sims: dict) -> list[dict]:
+    """Post-hoc alignments of the frozen encoder's full embeddings, fit on the training people only: orthogonal
+    Procrustes (centred, normalised, top-1 in the rotated space) and CCA with ALIGNMENT_CCA_DIMS canonical dims."""
+    args = (feats["train"]["dating"], feats["train"]["hiring"], feats["val"]["dating"], feats["val"]["hiring"])
+    rows = []
+    for name, fit in (("procrustes", procrustes_similarity),
+                      ("cca", lambda *a: cca_similarity(*a, n_components=ALIGNMENT_CCA_DIMS))):
+        t0 = time.perf_counter()
+        sims[name] = fit(*args).astype(np.float32)
+        rows.append({**base, "condition": name, **from_similarity(torch.from_numpy(sims[name]), params),
+                     "fit_seconds": round(time.perf_counter() - t0, 2)})
+    return rows
 
 
 def _trained_row(name: str, feats: dict, params: Params, base: dict, selection: dict | None, sims: dict) -> dict:
@@ -135,13 +153,14 @@ def write_references(rows: list[dict], params: Params, out_dir: str | Path, sele
 
 
 def from_similarity(sims: torch.Tensor, params: Params) -> dict[str, float]:
-    """Retrieval metrics of a lexical matcher, filed under both the prefix and full columns."""
+    """Retrieval metrics of a matcher given by its similarities, filed under both the prefix and full columns, with
+    its one-to-one matching and hubness."""
     out = {}
-    for direction, s in (("d2h", sims), ("h2d", sims.T)):
+    for direction, s in zip(DIRECTIONS, both_ways(sims), strict=True):
         m = retrieval_metrics(s, params.eval.bootstrap_resamples, params.seed, "")
         out |= {f"prefix_{direction}_{k}": v for k, v in m.items()}
         out[f"full_{direction}_top1"] = m["top1"]
-    return out
+    return {**out, "prefix_hungarian_top1": hungarian_top1(sims), "prefix_hubness_d2h": hubness(sims)}
 
 
 # ------------------------------------------------------------------ reading recorded embeddings back

@@ -14,6 +14,15 @@ import torch
 
 from .config import DOMAINS
 from .embeddings import truncate_normalize
+from .invariance import (
+    CKA_NULL_PERMUTATIONS,
+    cka_debiased,
+    cka_null,
+    domain_probe_accuracy,
+    hubness,
+    hungarian_top1,
+    proxy_a_distance,
+)
 from .metrics import (
     DIRECTIONS,
     bootstrap_ci,
@@ -39,16 +48,20 @@ def prefix_is_nested(emb: dict[str, np.ndarray]) -> bool:
     return True
 
 
+def identity_space(emb: dict[str, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(dating, hiring) in a model's identity space, whose dims 0:d are what '@d' metrics read: the full embedding
+    for a Matryoshka model, the separate identity head for projection_heads."""
+    space = "" if prefix_is_nested(emb) else "_prefix"
+    return (torch.from_numpy(np.asarray(emb[f"dating{space}"])), torch.from_numpy(np.asarray(emb[f"hiring{space}"])))
+
+
 def identity_space_cka(emb: dict[str, np.ndarray], matryoshka_dims: list[int]) -> dict[str, float | None]:
     """cka@d of dating vs hiring in each model's identity space.
 
     Matryoshka models: dims 0:d of the full embedding. A model with a separate identity head
     (projection_heads): dims 0:d of that head, and None (n/a) for d beyond its width.
     """
-    nested = prefix_is_nested(emb)
-    space = "" if nested else "_prefix"
-    dating = torch.from_numpy(np.asarray(emb[f"dating{space}"]))
-    hiring = torch.from_numpy(np.asarray(emb[f"hiring{space}"]))
+    dating, hiring = identity_space(emb)
     fits = [d for d in matryoshka_dims if d <= dating.shape[1]]
     values = cka_across_dims(dating, hiring, fits)
     return {f"cka@{d}": values.get(d) for d in matryoshka_dims}
@@ -209,10 +222,53 @@ def _within_domain(run: SavedRun) -> dict:
     return out
 
 
-@embedding_metric(shows=(Shown("cka@64", "linear CKA of dating vs hiring at d = 64", summary=True, interval=True),))
+@embedding_metric(shows=(Shown("cka@64", "linear CKA (biased HSIC) of dating vs hiring at d = 64"),))
 def _cka(run: SavedRun) -> dict:
     width = run.emb["dating"].shape[1]
     return identity_space_cka(run.emb, [d for d in run.matryoshka_dims if d <= width])
+
+
+@embedding_metric(shows=(Shown("cka_debiased@64", "debiased linear CKA of dating vs hiring at d = 64",
+                               summary=True, interval=True),))
+def _cka_debiased(run: SavedRun) -> dict:
+    """cka_debiased@d (unbiased HSIC) in the identity space, with its permutation null (hiring rows shuffled across
+    people, CKA_NULL_PERMUTATIONS draws seeded by the run's seed): the null's 2.5% and 97.5% quantiles."""
+    dating, hiring = identity_space(run.emb)
+    out = {}
+    for d in (d for d in run.matryoshka_dims if d <= run.emb["dating"].shape[1]):
+        if d > dating.shape[1]:
+            out |= {f"cka_debiased@{d}": None, f"cka_debiased_null_low@{d}": None, f"cka_debiased_null_high@{d}": None}
+            continue
+        x, y = dating[:, :d], hiring[:, :d]
+        null = cka_null(x, y, CKA_NULL_PERMUTATIONS, run.seed)
+        out[f"cka_debiased@{d}"] = cka_debiased(x, y)
+        out[f"cka_debiased_null_low@{d}"], out[f"cka_debiased_null_high@{d}"] = (float(q) for q in
+                                                                             np.quantile(null, [0.025, 0.975]))
+    return out
+
+
+@embedding_metric(shows=(Shown("domain_probe_acc@64", "domain probe accuracy on dims 0:64 (0.5 = invariant)",
+                               summary=True),))
+def _domain_probe(run: SavedRun) -> dict:
+    """domain_probe_acc@d: a cross-validated probe's accuracy at telling a text's domain from dims 0:d of its
+    identity-space embedding (smlib.invariance.domain_probe_accuracy), and domain_pad@d, the proxy A-distance."""
+    dating, hiring = identity_space(run.emb)
+    out = {}
+    for d in (d for d in run.matryoshka_dims if d <= run.emb["dating"].shape[1]):
+        if d > dating.shape[1]:
+            out |= {f"domain_probe_acc@{d}": None, f"domain_pad@{d}": None}
+            continue
+        acc = domain_probe_accuracy(dating[:, :d].numpy(), hiring[:, :d].numpy(), seed=run.seed)
+        out[f"domain_probe_acc@{d}"], out[f"domain_pad@{d}"] = acc, proxy_a_distance(acc)
+    return out
+
+
+@embedding_metric(shows=(Shown("prefix_hungarian_top1", "identity one-to-one matching accuracy", summary=True),))
+def _one_to_one(run: SavedRun) -> dict:
+    """prefix_hungarian_top1 (the optimal one-to-one assignment of the identity similarities) and
+    prefix_hubness_d2h (skewness of how often each résumé is among a profile's HUBNESS_K nearest)."""
+    sims = truncate_normalize(run.tensor("dating_prefix")) @ truncate_normalize(run.tensor("hiring_prefix")).T
+    return {"prefix_hungarian_top1": hungarian_top1(sims), "prefix_hubness_d2h": hubness(sims)}
 
 
 def metrics_from_embeddings(emb: dict[str, np.ndarray], matryoshka_dims: list[int], n_resamples: int,

@@ -180,9 +180,10 @@ def test_dim_sweep_matches_direct_calls_and_rejects_out_of_range():
     dating, hiring = random_pair(n=40, d=16, noise=1.5)
     ids = torch.arange(40)
     sweep = metrics.dim_sweep(dating, hiring, [1, 3, 8, 16])
-    assert list(sweep.columns) == ["dim", "cka", "top1_d2h", "top1_h2d"]
+    assert list(sweep.columns) == ["dim", "cka", "cka_debiased", "top1_d2h", "top1_h2d"]
     for row in sweep.itertuples():
         assert row.cka == pytest.approx(metrics.cka(dating[:, : row.dim], hiring[:, : row.dim]))
+        assert row.cka_debiased == pytest.approx(metrics.cka(dating[:, : row.dim], hiring[:, : row.dim], debiased=True))
         assert row.top1_d2h == pytest.approx(metrics.cross_domain_accuracy(dating, hiring, ids, row.dim))
         assert row.top1_h2d == pytest.approx(metrics.cross_domain_accuracy(hiring, dating, ids, row.dim))
     assert metrics.dim_sweep(dating, hiring, 8).equals(sweep.iloc[[2]].reset_index(drop=True))

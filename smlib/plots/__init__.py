@@ -7,21 +7,23 @@ shows one when it is a cell's last expression or passed to `display`; `save` wri
 - data.py: a dataset's figures (01); runs.py: one run's (02, 03) and the dimension explorer; record.py: the
   whole record's (04)
 """
-from .base import (
-           DOMAIN_COLORS,
-           REFERENCE_COLORS,
-           FigureFolder,
-           _window,  # noqa: F401 - the tests check the smoothing window
-           figure_png,
-           save,
-           show_table,
-           without_sweeps,
+from .base import (  # noqa: F401 - _window: the tests check the smoothing window
+    CONDITION_COLORS,
+    DOMAIN_COLORS,
+    REFERENCE_COLORS,
+    FigureFolder,
+    _window,
+    figure_png,
+    save,
+    show_table,
+    style,
+    without_sweeps,
 )
 from .data import attribute_distributions, template_usage, token_lengths
-from .record import cka_vs_dim, gallery_curves, learning_curves, paired_differences, sweep_curve, top1_with_ci
+from .record import cka_vs_dim, domain_invariance, gallery_curves, learning_curves, paired_differences, sweep_curve, top1_with_ci
 from .runs import dimension_explorer, prefix_projection, rank_histograms, slider_plot, training_curves
 
-__all__ = ["DOMAIN_COLORS", "REFERENCE_COLORS", "FigureFolder", "attribute_distributions", "cka_vs_dim",
-           "dimension_explorer", "figure_png", "gallery_curves", "learning_curves", "paired_differences",
+__all__ = ["CONDITION_COLORS", "DOMAIN_COLORS", "REFERENCE_COLORS", "FigureFolder", "attribute_distributions", "cka_vs_dim",
+           "dimension_explorer", "domain_invariance", "figure_png", "gallery_curves", "learning_curves", "paired_differences",
            "prefix_projection", "rank_histograms", "save", "show_table", "slider_plot", "sweep_curve",
-           "template_usage", "token_lengths", "top1_with_ci", "training_curves", "without_sweeps"]
+           "style", "template_usage", "token_lengths", "top1_with_ci", "training_curves", "without_sweeps"]

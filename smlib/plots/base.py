@@ -12,9 +12,26 @@ from ..config import is_sweep_run
 DOMAIN_COLORS = {"dating": "tab:red", "hiring": "tab:blue"}
 
 
-REFERENCE_COLORS = {"chance": "grey", "tfidf": "tab:orange", "tfidf_trained_word": "goldenrod",
-                    "tfidf_trained_char": "tab:brown", "zero_shot": "tab:purple", "frozen_probe": "tab:pink",
-                    "ceiling": "black"}
+# One style table for every figure: each condition and reference row has a colour no other series uses;
+# conditions are solid lines with round markers, reference rows dashed with square ones.
+CONDITION_COLORS = {"v3_contrastive": "tab:blue", "v3_mse": "tab:orange", "v3_no_prefix": "tab:green",
+                    "single_dating": "tab:red", "single_hiring": "tab:purple", "projection_heads": "tab:brown",
+                    "adversarial": "tab:pink"}
+REFERENCE_COLORS = {"chance": "grey", "tfidf": "tab:olive", "tfidf_trained_word": "goldenrod",
+                    "tfidf_trained_char": "sienna", "zero_shot": "tab:cyan", "frozen_probe": "slateblue",
+                    "procrustes": "darkgreen", "cca": "magenta", "ceiling": "black"}
+_SPARE_COLORS = ("navy", "teal", "orchid", "darkkhaki", "maroon", "lightseagreen", "rosybrown", "indigo")
+
+
+def style(name: str) -> dict:
+    """The colour, line style and marker of a series (a condition, a sweep point or a reference row) in every
+    figure; a name the table does not know gets a spare colour of its own (by its position among the spares)."""
+    if name in REFERENCE_COLORS:
+        return {"color": REFERENCE_COLORS[name], "linestyle": "--", "marker": "s"}
+    if name in CONDITION_COLORS:
+        return {"color": CONDITION_COLORS[name], "linestyle": "-", "marker": "o"}
+    spare = _SPARE_COLORS[sum(map(ord, name)) % len(_SPARE_COLORS)]
+    return {"color": spare, "linestyle": "-", "marker": "o"}
 
 
 def _figure(nrows: int, ncols: int, width: float, height: float, **kw) -> tuple[Figure, np.ndarray]:

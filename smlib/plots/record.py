@@ -9,7 +9,7 @@ from ..config import PROPOSED, REFERENCE_ROWS, ordered_variants, row_order, swee
 from ..metrics import seed_interval
 from ..run_metrics import metric_label
 from ..tables import summarize
-from .base import REFERENCE_COLORS, _figure, without_sweeps
+from .base import _figure, style, without_sweeps
 
 
 def top1_with_ci(frame: pd.DataFrame, metric: str = "prefix_top1") -> Figure:
@@ -38,7 +38,7 @@ def top1_with_ci(frame: pd.DataFrame, metric: str = "prefix_top1") -> Figure:
         one_high = s.loc[trained, f"{metric}_ci_high_mean"].to_numpy(dtype=float) if boot else np.full(len(x), np.nan)
         low = np.where(several, s.loc[trained, f"{metric}_ci_low"].to_numpy(dtype=float), one_low)
         high = np.where(several, s.loc[trained, f"{metric}_ci_high"].to_numpy(dtype=float), one_high)
-        ax.bar(x, mean, color=[f"C{i}" for i in range(len(trained))], alpha=0.8)
+        ax.bar(x, mean, color=[style(c)["color"] for c in trained], alpha=0.8)
         yerr = np.vstack([np.nan_to_num(mean - low), np.nan_to_num(high - mean)]).clip(min=0)
         ax.errorbar(x, mean, yerr=yerr, fmt="none", ecolor="black", capsize=4)
         seeds = frame[(frame["variant"] == variant) & frame["condition"].isin(trained)].dropna(subset=[metric])
@@ -49,9 +49,9 @@ def top1_with_ci(frame: pd.DataFrame, metric: str = "prefix_top1") -> Figure:
         for ref in (r for r in REFERENCE_ROWS if r in s.index):
             value = s.loc[ref, f"{metric}_mean"]
             if ref == "ceiling":  # a wide pale band, so a reference line at the ceiling still shows on top of it
-                ax.axhline(value, color=REFERENCE_COLORS[ref], linewidth=6, alpha=0.2, label=f"{ref} ({value:.2f})")
+                ax.axhline(value, color=style(ref)["color"], linewidth=6, alpha=0.2, label=f"{ref} ({value:.2f})")
             else:
-                ax.axhline(value, color=REFERENCE_COLORS[ref], linestyle="--", linewidth=1.2, label=f"{ref} ({value:.2f})")
+                ax.axhline(value, color=style(ref)["color"], linestyle="--", linewidth=1.2, label=f"{ref} ({value:.2f})")
         ax.set_xticks(x, trained, rotation=30, ha="right")
         bars = f"95% t-interval over {n_seeds} seeds" if n_seeds > 1 else "95% bootstrap interval, one seed"
         ax.set(title=f"{variant}: {metric_label(metric)}\n(bars: mean; error bars: {bars})", xlabel="condition",
@@ -60,10 +60,19 @@ def top1_with_ci(frame: pd.DataFrame, metric: str = "prefix_top1") -> Figure:
     return fig
 
 
-def cka_vs_dim(frame: pd.DataFrame, prefix_dim: int = 64) -> Figure:
-    """Linear CKA between dating and hiring embeddings at each Matryoshka dim: mean over seeds, 95% t-band."""
+def _at_dims(frame: pd.DataFrame, key: str) -> list[str]:
+    """The frame's '<key>@<d>' columns, by d."""
+    return sorted((c for c in frame.columns if c.startswith(f"{key}@")), key=lambda c: int(c.split("@")[1]))
+
+
+def cka_vs_dim(frame: pd.DataFrame, prefix_dim: int = 64, debiased: bool = True) -> Figure:
+    """Linear CKA between dating and hiring embeddings at each Matryoshka dim: mean over seeds, 95% t-band; the
+    debiased estimator by default, drawn over a grey band of its permutation null (hiring rows shuffled across
+    people: the mean over runs of each run's 2.5%-97.5% null quantiles). A record without debiased values shows
+    the biased one."""
     frame = without_sweeps(frame)
-    cols = sorted((c for c in frame.columns if c.startswith("cka@")), key=lambda c: int(c.split("@")[1]))
+    key = "cka_debiased" if debiased and _at_dims(frame, "cka_debiased") else "cka"
+    cols = _at_dims(frame, key)
     dims = [int(c.split("@")[1]) for c in cols]
     variants = ordered_variants(frame["variant"])
     fig, axes = _figure(1, len(variants), 5.5 * len(variants), 4.5, sharey=True)
@@ -71,22 +80,28 @@ def cka_vs_dim(frame: pd.DataFrame, prefix_dim: int = 64) -> Figure:
     for ax, variant in zip(axes[0], variants, strict=False):
         v = stats[stats["variant"] == variant].set_index("condition")
         n_seeds = int(frame.loc[frame["variant"] == variant, "seed"].nunique())
-        for i, cond in enumerate(row_order(v.index)):
+        for cond in row_order(v.index):
             values = v.loc[cond, [f"{c}_mean" for c in cols]].to_numpy(dtype=float)
             if not np.isfinite(values).any():
                 continue
-            ax.plot(dims, values, marker="o", color=f"C{i}", label=cond,
-                    linestyle=":" if cond in REFERENCE_ROWS else "-")
+            ax.plot(dims, values, label=cond, **style(cond))
             low = v.loc[cond, [f"{c}_ci_low" for c in cols]].to_numpy(dtype=float)
             high = v.loc[cond, [f"{c}_ci_high" for c in cols]].to_numpy(dtype=float)
             if np.isfinite(low).any():
-                ax.fill_between(dims, low, high, color=f"C{i}", alpha=0.15, linewidth=0)
+                ax.fill_between(dims, low, high, color=style(cond)["color"], alpha=0.15, linewidth=0)
+        lows, highs = _at_dims(frame, "cka_debiased_null_low"), _at_dims(frame, "cka_debiased_null_high")
+        if key == "cka_debiased" and lows and highs:
+            rows = frame[frame["variant"] == variant]
+            null_dims = [int(c.split("@")[1]) for c in lows]
+            ax.fill_between(null_dims, rows[lows].mean().to_numpy(dtype=float), rows[highs].mean().to_numpy(dtype=float),
+                            color="lightgrey", alpha=0.8, linewidth=0, label="permutation null, 95%", zorder=0)
         ax.axvline(prefix_dim, color="black", linestyle="--", linewidth=1, label=f"prefix dim {prefix_dim}")
         ax.set_xscale("log", base=2)
         ax.set_xticks(dims, [str(d) for d in dims])
         band = f"mean over {n_seeds} seeds, band: 95% t-interval" if n_seeds > 1 else "one seed"
-        ax.set(title=f"{variant}: dating-hiring CKA by prefix dim\n({band})", xlabel="prefix dim d (log2)",
-               ylabel="linear CKA")
+        name = "debiased linear CKA" if key == "cka_debiased" else "linear CKA (biased)"
+        ax.set(title=f"{variant}: dating-hiring {name} by prefix dim\n({band})", xlabel="prefix dim d (log2)",
+               ylabel=name)
     axes[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # one legend, beside: covers no line
     return fig
 
@@ -107,19 +122,20 @@ def learning_curves(histories: pd.DataFrame, column: str = "val_top1", reference
             ax.set(title=f"{variant}: validation prefix top-1", xticks=[], yticks=[])
             continue
         n_seeds = int(v["seed"].nunique())
-        for i, cond in enumerate(row_order(v["condition"])):
+        for cond in row_order(v["condition"]):
             rows = []
             for step, g in v[v["condition"] == cond].groupby("step"):
                 rows.append((step, *seed_interval(g[column])))
             curve = np.asarray(rows, dtype=float)  # (n_checks, 4): step, mean, low, high
-            ax.plot(curve[:, 0] + 1, curve[:, 1], marker="o", markersize=3, color=f"C{i}", label=cond)
+            ax.plot(curve[:, 0] + 1, curve[:, 1], markersize=3, label=cond, **style(cond))
             if np.isfinite(curve[:, 2]).any():
-                ax.fill_between(curve[:, 0] + 1, curve[:, 2], curve[:, 3], color=f"C{i}", alpha=0.15, linewidth=0)
+                ax.fill_between(curve[:, 0] + 1, curve[:, 2], curve[:, 3], color=style(cond)["color"], alpha=0.15,
+                                linewidth=0)
         if references is not None and "prefix_top1" in references.columns:
             refs = references[(references["variant"] == variant)].groupby("condition")["prefix_top1"].mean()
             for ref in ("zero_shot", "frozen_probe", "tfidf_trained_word", "tfidf_trained_char"):
                 if ref in refs.index and np.isfinite(refs[ref]):
-                    ax.axhline(refs[ref], color=REFERENCE_COLORS[ref], linestyle="--", linewidth=1.2,
+                    ax.axhline(refs[ref], color=style(ref)["color"], linestyle="--", linewidth=1.2,
                                label=f"{ref} ({refs[ref]:.2f})")
         band = f"mean over {n_seeds} seeds, band: 95% t-interval" if n_seeds > 1 else "one seed"
         ax.set(ylim=(-0.02, 1.02), title=f"{variant}: validation prefix top-1 during training\n({band})",
@@ -136,14 +152,12 @@ def gallery_curves(curves: pd.DataFrame) -> Figure:
     for ax, variant in zip(axes[0], variants, strict=False):
         v = curves[curves["variant"] == variant]
         n_seeds = int(v["seed"].nunique())
-        for i, cond in enumerate(row_order(v["condition"])):
+        for cond in row_order(v["condition"]):
             stats = np.asarray([(g, *seed_interval(x["top1"])) for g, x in v[v["condition"] == cond].groupby("gallery")])
-            ref = cond in REFERENCE_ROWS
-            color = REFERENCE_COLORS.get(cond, "grey") if ref else f"C{i}"
-            ax.plot(stats[:, 0], stats[:, 1], marker="o", markersize=3, color=color, label=cond,
-                    linestyle="--" if ref else "-")
+            ax.plot(stats[:, 0], stats[:, 1], markersize=3, label=cond, **style(cond))
             if np.isfinite(stats[:, 2]).any():
-                ax.fill_between(stats[:, 0], stats[:, 2], stats[:, 3], color=color, alpha=0.12, linewidth=0)
+                ax.fill_between(stats[:, 0], stats[:, 2], stats[:, 3], color=style(cond)["color"], alpha=0.12,
+                                linewidth=0)
         ax.set_xscale("log")
         band = f"mean over {n_seeds} seeds, band: 95% t-interval" if n_seeds > 1 else "one seed"
         ax.set(ylim=(-0.02, 1.02), title=f"{variant}: prefix top-1 against gallery size\n({band})",
@@ -212,3 +226,38 @@ def sweep_curve(frame: pd.DataFrame, key: str, base_value, condition: str = PROP
                ylabel="score")
         ax.legend(fontsize=8, loc="lower right")
     return fig
+
+
+def domain_invariance(frame: pd.DataFrame, prefix_dim: int = 64) -> Figure | None:
+    """Domain-probe accuracy on dims 0:d of the identity space against d per condition (0.5: the probe cannot tell
+    a profile from a résumé); zero_shot's untrained encoder as the control. None when no run recorded it."""
+    frame = without_sweeps(frame)
+    cols = _at_dims(frame, "domain_probe_acc")
+    if not cols:
+        return None
+    dims = [int(c.split("@")[1]) for c in cols]
+    variants = ordered_variants(frame["variant"])
+    fig, axes = _figure(1, len(variants), 5.5 * len(variants), 4.5, sharey=True)
+    stats = summarize(frame, cols)
+    for ax, variant in zip(axes[0], variants, strict=False):
+        v = stats[stats["variant"] == variant].set_index("condition")
+        n_seeds = int(frame.loc[frame["variant"] == variant, "seed"].nunique())
+        for cond in row_order(v.index):
+            values = v.loc[cond, [f"{c}_mean" for c in cols]].to_numpy(dtype=float)
+            if not np.isfinite(values).any():
+                continue
+            ax.plot(dims, values, label=cond, **style(cond))
+            low = v.loc[cond, [f"{c}_ci_low" for c in cols]].to_numpy(dtype=float)
+            high = v.loc[cond, [f"{c}_ci_high" for c in cols]].to_numpy(dtype=float)
+            if np.isfinite(low).any():
+                ax.fill_between(dims, low, high, color=style(cond)["color"], alpha=0.15, linewidth=0)
+        ax.axhline(0.5, color="black", linewidth=1, label="0.5: invariant")
+        ax.axvline(prefix_dim, color="black", linestyle=":", linewidth=1, label=f"prefix dim {prefix_dim}")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(dims, [str(d) for d in dims])
+        band = f"mean over {n_seeds} seeds, band: 95% t-interval" if n_seeds > 1 else "one seed"
+        ax.set(ylim=(0.4, 1.02), title=f"{variant}: can a probe tell the domain from dims 0:d?\n({band})",
+               xlabel="dims d of the identity space (log2)", ylabel="domain probe accuracy (5-fold CV)")
+    axes[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
+

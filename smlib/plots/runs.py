@@ -11,7 +11,7 @@ from ..embeddings import truncate_normalize
 from ..evaluation import embedding_pair, slider_frame
 from ..losses import loss_part_names
 from ..metrics import true_match_ranks
-from .base import DOMAIN_COLORS, _figure, _rolling, _window, figure_png
+from .base import DOMAIN_COLORS, _figure, _rolling, _window, figure_png, style
 
 
 def training_curves(history: pd.DataFrame) -> Figure:
@@ -106,14 +106,22 @@ def prefix_projection(embs: dict[str, dict], max_points: int = 150, n_links: int
     return fig
 
 
-def slider_plot(frame: pd.DataFrame) -> Figure:
-    """Bars of CKA and of top-1 (both directions) per condition at the slider's dim."""
+CKA_ESTIMATORS = {"cka_debiased": "debiased linear CKA (unbiased HSIC)", "cka": "linear CKA (biased HSIC)"}
+
+
+def slider_plot(frame: pd.DataFrame, estimator: str = "cka_debiased") -> Figure:
+    """Bars of CKA (the debiased estimator by default; 'cka' for the biased one) and of top-1 (both directions) per
+    condition at the slider's dim."""
+    if estimator not in CKA_ESTIMATORS:
+        raise ValueError(f"estimator must be one of {tuple(CKA_ESTIMATORS)}, got {estimator!r}")
     fig, axes = _figure(1, 2, 14, 4.5)
     conds = list(frame["condition"])
     x = np.arange(len(conds))
     dims = ", ".join(str(d) for d in dict.fromkeys(frame["dim"]))
-    axes[0, 0].bar(x, frame["cka"], color=[f"C{i}" for i in range(len(conds))])
-    axes[0, 0].set(title=f"Dating-hiring CKA at d = {dims}", xlabel="condition", ylabel="linear CKA", ylim=(0, 1))
+    axes[0, 0].bar(x, frame[estimator], color=[style(c)["color"] for c in conds])
+    axes[0, 0].axhline(0, color="black", linewidth=0.8)
+    axes[0, 0].set(title=f"Dating-hiring {CKA_ESTIMATORS[estimator]} at d = {dims}", xlabel="condition",
+                   ylabel=CKA_ESTIMATORS[estimator], ylim=(min(-0.05, float(frame[estimator].min()) - 0.02), 1))
     ax = axes[0, 1]
     ax.bar(x - 0.2, frame["top1_d2h"], width=0.4, color=DOMAIN_COLORS["dating"], label="dating -> hiring")
     ax.bar(x + 0.2, frame["top1_h2d"], width=0.4, color=DOMAIN_COLORS["hiring"], label="hiring -> dating")
@@ -139,23 +147,25 @@ def dimension_explorer(embs_by_variant: dict[str, dict[str, dict]], d: int = 64)
         raise ValueError("no embeddings to explore")
     width = max(next(iter(embs_by_variant[v].values()))["dating"].shape[1] for v in variants)
     choice = w.Dropdown(options=variants, value=variants[0], description="variant")
+    estimator = w.Dropdown(options=[(label, key) for key, label in CKA_ESTIMATORS.items()], value="cka_debiased",
+                           description="CKA")
     slider = w.IntSlider(value=min(d, width), min=1, max=width, step=1, description="d", continuous_update=False,
                          layout=w.Layout(width="95%"))
     title = w.HTML()
     image = w.Image(format="png")
     table_html = w.HTML()
 
-    def update(variant: str, dim: int) -> pd.DataFrame:
+    def update(variant: str, dim: int, cka: str = "cka_debiased") -> pd.DataFrame:
         table = slider_frame(embs_by_variant[variant], dim)
         title.value = f"<b>{variant}</b>: CKA and cross-domain top-1 of the first d = {dim} dims, per condition"
-        image.value = figure_png(slider_plot(table))
+        image.value = figure_png(slider_plot(table, cka))
         table_html.value = table.round(3).to_html(index=False)
         return table
 
     def on_change(_=None) -> None:
-        update(choice.value, slider.value)
+        update(choice.value, slider.value, estimator.value)
 
-    choice.observe(on_change, names="value")
-    slider.observe(on_change, names="value")
+    for widget in (choice, slider, estimator):
+        widget.observe(on_change, names="value")
     on_change()
-    return w.VBox([w.HBox([choice]), slider, title, image, table_html]), update
+    return w.VBox([w.HBox([choice, estimator]), slider, title, image, table_html]), update
