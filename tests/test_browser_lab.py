@@ -122,13 +122,18 @@ def test_04_runs_in_jupyterlab_and_the_explorer_redraws(lab):
             assert after[0] != before[0], "the figure did not redraw"
             assert after[1] != before[1] and "16" in after[1], "the table did not change"
 
-            explorer.locator(".widget-dropdown select").select_option("disjoint")
+            explorer.get_by_label("variant").select_option("disjoint")
             page.wait_for_function(NEW_IMAGE, arg=after[0], timeout=60_000)
             page.wait_for_function(TABLE_CHANGED, arg=after[1], timeout=60_000)
             switched = (image.get_attribute("src"), table.inner_text(), title.inner_text())
             page.screenshot(path=str(SHOTS / "04_variant_disjoint.png"))
             assert "disjoint" in switched[2] and "d = 16" in switched[2]
             assert switched[0] != after[0] and switched[1] != after[1], "switching the variant changed nothing"
+
+            explorer.get_by_label("CKA").select_option(label="linear CKA (biased HSIC)")  # instead of the debiased one
+            page.wait_for_function(NEW_IMAGE, arg=switched[0], timeout=60_000)
+            page.screenshot(path=str(SHOTS / "04_cka_biased.png"))
+            assert image.get_attribute("src") != switched[0], "switching the CKA estimator did not redraw"
             assert page.evaluate(ERRORS) == [], "a cell shows an error"
         finally:
             browser.close()

@@ -65,6 +65,32 @@ def _at_dims(frame: pd.DataFrame, key: str) -> list[str]:
     return sorted((c for c in frame.columns if c.startswith(f"{key}@")), key=lambda c: int(c.split("@")[1]))
 
 
+def _by_dim_figure(frame: pd.DataFrame, cols: list[str]) -> tuple[Figure, list]:
+    """A panel per variant with one line per condition or reference row: the mean over seeds of each '@d' column
+    against d, with its 95% t-band, in the row's style; returns (figure, [(axes, variant, seeds), ...])."""
+    dims = [int(c.split("@")[1]) for c in cols]
+    variants = ordered_variants(frame["variant"])
+    fig, axes = _figure(1, len(variants), 5.5 * len(variants), 4.5, sharey=True)
+    stats = summarize(frame, cols)
+    panels = []
+    for ax, variant in zip(axes[0], variants, strict=False):
+        _lines_by_dim(ax, stats[stats["variant"] == variant].set_index("condition"), cols, dims)
+        panels.append((ax, variant, int(frame.loc[frame["variant"] == variant, "seed"].nunique())))
+    return fig, panels
+
+
+def _lines_by_dim(ax, stats: pd.DataFrame, cols: list[str], dims: list[int]) -> None:
+    for cond in row_order(stats.index):
+        values = stats.loc[cond, [f"{c}_mean" for c in cols]].to_numpy(dtype=float)
+        if not np.isfinite(values).any():
+            continue
+        ax.plot(dims, values, label=cond, **style(cond))
+        low = stats.loc[cond, [f"{c}_ci_low" for c in cols]].to_numpy(dtype=float)
+        high = stats.loc[cond, [f"{c}_ci_high" for c in cols]].to_numpy(dtype=float)
+        if np.isfinite(low).any():
+            ax.fill_between(dims, low, high, color=style(cond)["color"], alpha=0.15, linewidth=0)
+
+
 def cka_vs_dim(frame: pd.DataFrame, prefix_dim: int = 64, debiased: bool = True) -> Figure:
     """Linear CKA between dating and hiring embeddings at each Matryoshka dim: mean over seeds, 95% t-band; the
     debiased estimator by default, drawn over a grey band of its permutation null (hiring rows shuffled across
@@ -73,22 +99,9 @@ def cka_vs_dim(frame: pd.DataFrame, prefix_dim: int = 64, debiased: bool = True)
     frame = without_sweeps(frame)
     key = "cka_debiased" if debiased and _at_dims(frame, "cka_debiased") else "cka"
     cols = _at_dims(frame, key)
+    fig, panels = _by_dim_figure(frame, cols)
     dims = [int(c.split("@")[1]) for c in cols]
-    variants = ordered_variants(frame["variant"])
-    fig, axes = _figure(1, len(variants), 5.5 * len(variants), 4.5, sharey=True)
-    stats = summarize(frame, cols)
-    for ax, variant in zip(axes[0], variants, strict=False):
-        v = stats[stats["variant"] == variant].set_index("condition")
-        n_seeds = int(frame.loc[frame["variant"] == variant, "seed"].nunique())
-        for cond in row_order(v.index):
-            values = v.loc[cond, [f"{c}_mean" for c in cols]].to_numpy(dtype=float)
-            if not np.isfinite(values).any():
-                continue
-            ax.plot(dims, values, label=cond, **style(cond))
-            low = v.loc[cond, [f"{c}_ci_low" for c in cols]].to_numpy(dtype=float)
-            high = v.loc[cond, [f"{c}_ci_high" for c in cols]].to_numpy(dtype=float)
-            if np.isfinite(low).any():
-                ax.fill_between(dims, low, high, color=style(cond)["color"], alpha=0.15, linewidth=0)
+    for ax, variant, n_seeds in panels:
         lows, highs = _at_dims(frame, "cka_debiased_null_low"), _at_dims(frame, "cka_debiased_null_high")
         if key == "cka_debiased" and lows and highs:
             rows = frame[frame["variant"] == variant]
@@ -102,7 +115,7 @@ def cka_vs_dim(frame: pd.DataFrame, prefix_dim: int = 64, debiased: bool = True)
         name = "debiased linear CKA" if key == "cka_debiased" else "linear CKA (biased)"
         ax.set(title=f"{variant}: dating-hiring {name} by prefix dim\n({band})", xlabel="prefix dim d (log2)",
                ylabel=name)
-    axes[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # one legend, beside: covers no line
+    panels[-1][0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # one legend, beside: covers no line
     return fig
 
 
@@ -235,22 +248,9 @@ def domain_invariance(frame: pd.DataFrame, prefix_dim: int = 64) -> Figure | Non
     cols = _at_dims(frame, "domain_probe_acc")
     if not cols:
         return None
+    fig, panels = _by_dim_figure(frame, cols)
     dims = [int(c.split("@")[1]) for c in cols]
-    variants = ordered_variants(frame["variant"])
-    fig, axes = _figure(1, len(variants), 5.5 * len(variants), 4.5, sharey=True)
-    stats = summarize(frame, cols)
-    for ax, variant in zip(axes[0], variants, strict=False):
-        v = stats[stats["variant"] == variant].set_index("condition")
-        n_seeds = int(frame.loc[frame["variant"] == variant, "seed"].nunique())
-        for cond in row_order(v.index):
-            values = v.loc[cond, [f"{c}_mean" for c in cols]].to_numpy(dtype=float)
-            if not np.isfinite(values).any():
-                continue
-            ax.plot(dims, values, label=cond, **style(cond))
-            low = v.loc[cond, [f"{c}_ci_low" for c in cols]].to_numpy(dtype=float)
-            high = v.loc[cond, [f"{c}_ci_high" for c in cols]].to_numpy(dtype=float)
-            if np.isfinite(low).any():
-                ax.fill_between(dims, low, high, color=style(cond)["color"], alpha=0.15, linewidth=0)
+    for ax, variant, n_seeds in panels:
         ax.axhline(0.5, color="black", linewidth=1, label="0.5: invariant")
         ax.axvline(prefix_dim, color="black", linestyle=":", linewidth=1, label=f"prefix dim {prefix_dim}")
         ax.set_xscale("log", base=2)
@@ -258,6 +258,6 @@ def domain_invariance(frame: pd.DataFrame, prefix_dim: int = 64) -> Figure | Non
         band = f"mean over {n_seeds} seeds, band: 95% t-interval" if n_seeds > 1 else "one seed"
         ax.set(ylim=(0.4, 1.02), title=f"{variant}: can a probe tell the domain from dims 0:d?\n({band})",
                xlabel="dims d of the identity space (log2)", ylabel="domain probe accuracy (5-fold CV)")
-    axes[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    panels[-1][0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
