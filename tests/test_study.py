@@ -113,7 +113,8 @@ def test_references_missing_names_the_rows_an_old_record_lacks(tmp_path):
     old = {"rows": [{"condition": c} for c in ("chance", "tfidf", "zero_shot", "ceiling")]}
     (tmp_path / "references.json").write_text(json.dumps(old))
     executed_notebook(tmp_path / "01_data.ipynb")
-    assert study.references_missing(tmp_path) == ["tfidf_trained_word", "tfidf_trained_char", "frozen_probe"]
+    assert study.references_missing(tmp_path) == ["tfidf_trained_word", "tfidf_trained_char", "frozen_probe",
+                                                  "procrustes", "cca"]
     (tmp_path / "references.json").write_text(json.dumps({"rows": [{"condition": c} for c in REFERENCE_ROWS]}))
     assert study.references_missing(tmp_path) == []
     executed_notebook(tmp_path / "01_data.ipynb", pending=1)  # killed during 01_data: its record is incomplete
