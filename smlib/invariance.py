@@ -118,6 +118,11 @@ def hubness(sims, k: int = HUBNESS_K) -> float:
     return float(skew(counts)) if counts.std() > 0 else 0.0
 
 
+def one_to_one_metrics(sims) -> dict[str, float]:
+    """prefix_hungarian_top1 and prefix_hubness_d2h of a dating x hiring similarity matrix (runs and reference rows)."""
+    return {"prefix_hungarian_top1": hungarian_top1(sims), "prefix_hubness_d2h": hubness(sims)}
+
+
 def _centred_unit(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
     z = np.asarray(x, dtype=np.float64) - mean
     return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)

@@ -84,7 +84,7 @@ def folder_seed(name: str) -> int | None:
 
 
 def within(root: Path, *parts) -> Path:
-    """root/part/part/...: each part one safe path component (config.safe_component), so the result never resolves
+    """root/part/part/...: each part one safe path component (safe_component), so the result never resolves
     outside root; anything else (a '/', '..', an absolute path, odd bytes) is one ParamsError naming it."""
     from .config import ParamsError
 

@@ -15,7 +15,7 @@ from .baselines import identifiability_ceiling, pair_map_similarity, select_pair
 from .config import DOMAINS, Params
 from .data import Dataset
 from .embeddings import truncate_normalize
-from .invariance import cca_similarity, hubness, hungarian_top1, procrustes_similarity
+from .invariance import cca_similarity, one_to_one_metrics, procrustes_similarity
 from .metrics import DIRECTIONS, both_ways
 from .run_metrics import metrics_from_embeddings, retrieval_metrics
 
@@ -160,7 +160,7 @@ def from_similarity(sims: torch.Tensor, params: Params) -> dict[str, float]:
         m = retrieval_metrics(s, params.eval.bootstrap_resamples, params.seed, "")
         out |= {f"prefix_{direction}_{k}": v for k, v in m.items()}
         out[f"full_{direction}_top1"] = m["top1"]
-    return {**out, "prefix_hungarian_top1": hungarian_top1(sims), "prefix_hubness_d2h": hubness(sims)}
+    return {**out, **one_to_one_metrics(sims)}
 
 
 # ------------------------------------------------------------------ reading recorded embeddings back

@@ -19,8 +19,7 @@ from .invariance import (
     cka_debiased,
     cka_null,
     domain_probe_accuracy,
-    hubness,
-    hungarian_top1,
+    one_to_one_metrics,
     proxy_a_distance,
 )
 from .metrics import (
@@ -228,23 +227,27 @@ def _cka(run: SavedRun) -> dict:
     return identity_space_cka(run.emb, [d for d in run.matryoshka_dims if d <= width])
 
 
+def _at_identity_dims(run: SavedRun, at, names: tuple[str, ...]) -> dict:
+    """{<name>@d: value} for every Matryoshka d the full embedding has, from at(dating[:, :d], hiring[:, :d]) ->
+    {name: value} in the identity space; None beyond that space's width (projection_heads' identity head)."""
+    dating, hiring = identity_space(run.emb)
+    out = {}
+    for d in (d for d in run.matryoshka_dims if d <= run.emb["dating"].shape[1]):
+        values = at(dating[:, :d], hiring[:, :d]) if d <= dating.shape[1] else dict.fromkeys(names)
+        out |= {f"{name}@{d}": values[name] for name in names}
+    return out
+
+
 @embedding_metric(shows=(Shown("cka_debiased@64", "debiased linear CKA of dating vs hiring at d = 64",
                                summary=True, interval=True),))
 def _cka_debiased(run: SavedRun) -> dict:
     """cka_debiased@d (unbiased HSIC) in the identity space, with its permutation null (hiring rows shuffled across
     people, CKA_NULL_PERMUTATIONS draws seeded by the run's seed): the null's 2.5% and 97.5% quantiles."""
-    dating, hiring = identity_space(run.emb)
-    out = {}
-    for d in (d for d in run.matryoshka_dims if d <= run.emb["dating"].shape[1]):
-        if d > dating.shape[1]:
-            out |= {f"cka_debiased@{d}": None, f"cka_debiased_null_low@{d}": None, f"cka_debiased_null_high@{d}": None}
-            continue
-        x, y = dating[:, :d], hiring[:, :d]
-        null = cka_null(x, y, CKA_NULL_PERMUTATIONS, run.seed)
-        out[f"cka_debiased@{d}"] = cka_debiased(x, y)
-        out[f"cka_debiased_null_low@{d}"], out[f"cka_debiased_null_high@{d}"] = (float(q) for q in
-                                                                             np.quantile(null, [0.025, 0.975]))
-    return out
+    def at(x, y):
+        low, high = (float(q) for q in np.quantile(cka_null(x, y, CKA_NULL_PERMUTATIONS, run.seed), [0.025, 0.975]))
+        return {"cka_debiased": cka_debiased(x, y), "cka_debiased_null_low": low, "cka_debiased_null_high": high}
+
+    return _at_identity_dims(run, at, ("cka_debiased", "cka_debiased_null_low", "cka_debiased_null_high"))
 
 
 @embedding_metric(shows=(Shown("domain_probe_acc@64", "domain probe accuracy on dims 0:64 (0.5 = invariant)",
@@ -252,15 +255,11 @@ def _cka_debiased(run: SavedRun) -> dict:
 def _domain_probe(run: SavedRun) -> dict:
     """domain_probe_acc@d: a cross-validated probe's accuracy at telling a text's domain from dims 0:d of its
     identity-space embedding (smlib.invariance.domain_probe_accuracy), and domain_pad@d, the proxy A-distance."""
-    dating, hiring = identity_space(run.emb)
-    out = {}
-    for d in (d for d in run.matryoshka_dims if d <= run.emb["dating"].shape[1]):
-        if d > dating.shape[1]:
-            out |= {f"domain_probe_acc@{d}": None, f"domain_pad@{d}": None}
-            continue
-        acc = domain_probe_accuracy(dating[:, :d].numpy(), hiring[:, :d].numpy(), seed=run.seed)
-        out[f"domain_probe_acc@{d}"], out[f"domain_pad@{d}"] = acc, proxy_a_distance(acc)
-    return out
+    def at(x, y):
+        acc = domain_probe_accuracy(x.numpy(), y.numpy(), seed=run.seed)
+        return {"domain_probe_acc": acc, "domain_pad": proxy_a_distance(acc)}
+
+    return _at_identity_dims(run, at, ("domain_probe_acc", "domain_pad"))
 
 
 @embedding_metric(shows=(Shown("prefix_hungarian_top1", "identity one-to-one matching accuracy", summary=True),))
@@ -268,7 +267,7 @@ def _one_to_one(run: SavedRun) -> dict:
     """prefix_hungarian_top1 (the optimal one-to-one assignment of the identity similarities) and
     prefix_hubness_d2h (skewness of how often each résumé is among a profile's HUBNESS_K nearest)."""
     sims = truncate_normalize(run.tensor("dating_prefix")) @ truncate_normalize(run.tensor("hiring_prefix")).T
-    return {"prefix_hungarian_top1": hungarian_top1(sims), "prefix_hubness_d2h": hubness(sims)}
+    return one_to_one_metrics(sims)
 
 
 def metrics_from_embeddings(emb: dict[str, np.ndarray], matryoshka_dims: list[int], n_resamples: int,
