@@ -52,14 +52,6 @@ class StudyPlan:
     log_output: bool = False
     threads: int | None = None
 
-    @property
-    def datasets(self) -> tuple[tuple[str, int], ...]:
-        """Every (variant, seed) of the plan, in run order."""
-        return tuple((v, s) for v in self.variants for s in self.seeds)
-
-    def jobs_of(self, variant: str, seed: int) -> tuple[Job, ...]:
-        return tuple(j for j in self.jobs if (j.variant, j.seed) == (variant, seed))
-
     def dataset_params(self, variant: str, seed: int):
         """The params a dataset is built from (the data section does not depend on the condition)."""
         return study_params(self.conditions[0], self.profile, variant, seed, dict(self.overrides))
