@@ -90,15 +90,25 @@ def evaluate(model, dataset: Dataset, params: Params, out_dir: str | Path | None
     return record
 
 
-def evaluate_run(model, dataset: Dataset, params: Params, out_dir: str | Path | None = None):
+def evaluate_run(model, dataset: Dataset, params: Params, out_dir: str | Path | None = None,
+                 checkpoint_dir: str | Path | None = None):
     """03_evaluate's work: embed the validation people, compute every metric, and record them with the run's
-    timings (train.json's, if out_dir holds one, plus the embedding time). Returns (embeddings, record)."""
+    timings (train.json's, if out_dir holds one, plus the embedding time). Returns (embeddings, record).
+
+    With checkpoint_dir, the checkpoint's model card is rewritten with these metrics and the dataset's reference
+    rows (references.json beside the run folder, when out_dir is a study's run folder)."""
     train_json = Path(out_dir) / "train.json" if out_dir else None
     timings = json.loads(train_json.read_text()) if train_json is not None and train_json.exists() else {}
     t0 = time.perf_counter()
     emb = embed_validation(model, dataset, params.eval.batch_size)
     timings["embed_seconds"] = round(time.perf_counter() - t0, 2)
-    return emb, evaluate(model, dataset, params, out_dir=out_dir, extra={"timings": timings}, emb=emb)
+    record = evaluate(model, dataset, params, out_dir=out_dir, extra={"timings": timings}, emb=emb)
+    if checkpoint_dir is not None:
+        from .models.card import write_card
+
+        refs = Path(out_dir).parent / "references.json" if out_dir else None
+        write_card(checkpoint_dir, record, json.loads(refs.read_text()) if refs is not None and refs.is_file() else None)
+    return emb, record
 
 
 def metrics_table(metrics: dict) -> pd.DataFrame:

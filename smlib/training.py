@@ -59,6 +59,13 @@ class TrainResult:
                          f"(best {best['val_top1']:.3f} at step {int(best['step'])})")
         return "\n".join(lines)
 
+    def summary(self) -> dict:
+        """train.json's fields: wall and step time, steps, trunk-cache time, precision, median step time."""
+        h = self.history
+        return {"train_seconds": round(self.seconds, 2), "steps": len(h), "step_seconds": round(float(h["seconds"].sum()), 2),
+                "cache_seconds": round(self.cache_seconds, 2), "precision": self.model.precision,
+                "median_step_seconds": float(h["seconds"].median())}
+
     def save(self, out_dir: str | Path, figure=None) -> Path:
         """Write history.csv, train.json (timings, steps, precision) and, if given, the training-curves figure."""
         out = Path(out_dir)
@@ -69,10 +76,7 @@ class TrainResult:
             from .plots import save
 
             save(figure, out / "training_curves.png")
-        (out / "train.json").write_text(json.dumps({
-            "train_seconds": round(self.seconds, 2), "steps": len(h), "step_seconds": round(float(h["seconds"].sum()), 2),
-            "cache_seconds": round(self.cache_seconds, 2), "precision": self.model.precision,
-            "median_step_seconds": float(h["seconds"].median())}, indent=2))
+        (out / "train.json").write_text(json.dumps(self.summary(), indent=2))
         return out
 
 
@@ -378,5 +382,7 @@ def train(params, dataset: Dataset, model: SharedEmbeddingModel | None = None, p
     result = TrainResult(model, loss_fn, pd.DataFrame(history), time.perf_counter() - t_start, run.cache_seconds,
                          stopped_early)
     if checkpoint_dir is not None:
-        save_checkpoint(model, loss_fn, params, checkpoint_dir)
+        save_checkpoint(model, loss_fn, params, checkpoint_dir,
+                        training={**result.summary(), "device": str(model.device),
+                                  "dataset_id": dataset.manifest.get("dataset_id"), "stopped_early": stopped_early})
     return result

@@ -1,4 +1,7 @@
-"""Checkpoints: the encoder via save_pretrained (plain transformers can load it), heads and params beside it."""
+"""Checkpoints: the encoder via save_pretrained (plain transformers can load it), heads and params beside it.
+
+The same folder is a sentence-transformers folder (smlib.models.export) with a model card (smlib.models.card).
+"""
 from __future__ import annotations
 
 import json
@@ -13,15 +16,28 @@ class CheckpointError(RuntimeError):
     """A checkpoint folder is missing, incomplete, or was made with other params."""
 
 
-def save_checkpoint(model, loss, params, folder: str | Path) -> Path:
-    """Write encoder/ (save_pretrained), heads.pt (everything else that trains) and params.json."""
+def save_checkpoint(model, loss, params, folder: str | Path, training: dict | None = None) -> Path:
+    """Write encoder/ (save_pretrained), heads.pt (everything else that trains), params.json, training.json (if
+    given: steps, seconds, precision), the sentence-transformers files (where the model has that form) and the
+    model card."""
+    from .card import TRAINING, write_card
+    from .export import remove_sentence_transformers, unsupported_reason, write_sentence_transformers
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / TRAINING).unlink(missing_ok=True)  # a re-save never keeps an older run's training summary
     model.transformer.save_pretrained(folder / "encoder")
     model.tokenizer.save_pretrained(folder / "encoder")
     heads = {k: v for k, v in model.state_dict().items() if not k.startswith("transformer.")}
     torch.save({"model": heads, "loss": loss.state_dict()}, folder / "heads.pt")
     (folder / "params.json").write_text(json.dumps(params.to_dict(), indent=2, sort_keys=True))
+    if training is not None:
+        (folder / TRAINING).write_text(json.dumps(training, indent=2))
+    if unsupported_reason(model.trainable_layers) is None:
+        write_sentence_transformers(model, folder)
+    else:
+        remove_sentence_transformers(folder)
+    write_card(folder)
     return folder
 
 

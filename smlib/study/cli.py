@@ -66,11 +66,20 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     return check_seeds(seeds)
 
 
+def _available(kind: str) -> list[str]:
+    """For the help text: the names on disk, or none where the params folder is missing (named when it is used)."""
+    try:
+        return available(kind)
+    except ParamsError:
+        return []
+
+
 def main(argv=None) -> int:
     """Command line: python -m smlib.study --profile quick [--conditions a,b] [--seeds 42,43] [--variants ...]."""
-    ap = _Parser(prog="python -m smlib.study", description="Run the study: papermill executes 01 per dataset, "
+    prog = "smlib-study" if Path(sys.argv[0]).name == "smlib-study" else "python -m smlib.study"  # the console script
+    ap = _Parser(prog=prog, description="Run the study: papermill executes 01 per dataset, "
                  "02+03 per condition, then 04; resumable.")
-    ap.add_argument("--profile", default="quick", help=f"one of {available('profiles')}")
+    ap.add_argument("--profile", default="quick", help=f"one of {_available('profiles')}")
     ap.add_argument("--conditions", default="all", help="comma list or 'all'")
     ap.add_argument("--seeds", default="42", help="comma list of ints")
     ap.add_argument("--variants", default=",".join(variants(default_only=True)),

@@ -14,6 +14,24 @@ KERNEL = "smlib"
 DEFAULT_CELL_TIMEOUT = 7200  # seconds one notebook cell may run before its run is failed (--cell-timeout)
 
 
+def check_kernel(name: str | None = None) -> None:
+    """The Jupyter kernel every notebook of a study runs on (KERNEL) must be registered: one clear error before
+    anything runs."""
+    import sys
+
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    from ..config import ParamsError
+
+    name = name or KERNEL
+    try:
+        KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel:
+        raise ParamsError(f"no Jupyter kernel named {name!r}, which the study's notebooks run on: register it with "
+                          f"{sys.executable} -m ipykernel install --sys-prefix --name {name} "
+                          "(make run and make test do this)") from None
+
+
 def nb_path(path: Path) -> str:
     """A path as a notebook parameter: relative to notebooks/ (where the notebooks run) when it lies inside the
     repository, so an executed record names no machine's folders; absolute otherwise."""

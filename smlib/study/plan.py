@@ -13,7 +13,7 @@ from ..config import MAX_SEED, ParamsError, parse_yaml, study_params, sweep_run_
 from ..config import conditions as available_conditions
 from ..config import variants as registered_variants
 from ..record import checkpoint_dir, dataset_dir, run_dir
-from .notebooks import DEFAULT_CELL_TIMEOUT
+from .notebooks import DEFAULT_CELL_TIMEOUT, check_kernel
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,8 @@ def plan_study(profile: str, conditions, seeds, variants, overrides: dict | None
                     check_encoder(run_params)
     for path in paths:
         check_writable(path)
+    if paths:
+        check_kernel()
     jobs = tuple(Job(v, s, c, name, tuple(run_overrides.items())) for v in variants for s in seeds
                  for c in conditions for name, run_overrides in points[(v, s, c)])
     out, data_root, checkpoint_root = (Path(p) for p in paths) if paths else (Path("runs"), Path("data"),
@@ -127,8 +129,8 @@ def check_executor(executor: str, scheduler: str | None, workers: int | None) ->
     try:
         import distributed  # noqa: F401
     except ImportError:
-        raise ParamsError("--executor dask needs the distributed package: pip install -e '.[test]' "
-                          "(or pip install 'distributed>=2024.1')") from None
+        raise ParamsError("--executor dask needs the distributed package: pip install -e '.[dask]' "
+                          "(the test extra includes it)") from None
 
 
 def check_names(names, what: str, allowed, noun: str = "name") -> tuple[str, ...]:

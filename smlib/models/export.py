@@ -1,0 +1,139 @@
+"""A trained model as a sentence-transformers folder, written without importing sentence-transformers.
+
+The checkpoint folder itself is the sentence-transformers folder: `modules.json` at its root points at the
+`encoder/` that `save_pretrained` already wrote (no second copy of the weights), then mean pooling, then, for
+projection_heads, the identity head as a Dense module with no activation. So
+
+    SentenceTransformer(checkpoint, truncate_dim=K).encode(texts, normalize_embeddings=True)
+
+gives `encode_prefix`'s vectors (the identity space) for every condition, and without truncate_dim the full
+embedding of a Matryoshka condition. projection_heads' task embedding is a second folder, `task/` (its encoder
+files are hard links to the same weights where the file system allows, copies otherwise).
+
+The files follow the classic layout that sentence-transformers 2.x through 6.x reads (`sentence_bert_config.json`
+with `max_seq_length`, the `pooling_mode_*` keys, `sentence_transformers.models.*` type names). A pooling adapter
+(`trainable_layers: 0`, a residual MLP) has no sentence-transformers module: such a run gets no folder, and its
+card says so.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+import transformers
+from safetensors.torch import save_file
+
+ENCODER = "encoder"  # the save_pretrained folder inside a checkpoint: the Transformer module's path
+TASK = "task"  # projection_heads: the task embedding's folder inside the checkpoint
+FORMAT_VERSION = "3.0.0"  # the oldest sentence-transformers that reads every file written here (Dense safetensors)
+WRITTEN = ("modules.json", "config_sentence_transformers.json", "1_Pooling", "2_Dense", TASK,
+           f"{ENCODER}/sentence_bert_config.json")  # what write_sentence_transformers owns in a checkpoint
+
+
+class ExportError(ValueError):
+    """A model that has no sentence-transformers form."""
+
+
+def unsupported_reason(trainable_layers) -> str | None:
+    """Why a model trained with these train.trainable_layers has no sentence-transformers folder, or None."""
+    if trainable_layers == 0:
+        return ("trainable_layers 0 trains a residual pooling adapter (x + W2 gelu(W1 x)), which no "
+                "sentence-transformers module computes; load it with smlib.models.load_checkpoint")
+    return None
+
+
+def _json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)  # never write through a hard link into the other folder's file
+    path.write_text(json.dumps(obj, indent=2) + "\n")
+
+
+def _module(idx: int, path: str, kind: str) -> dict:
+    return {"idx": idx, "name": str(idx), "path": path, "type": f"sentence_transformers.models.{kind}"}
+
+
+def _dense(linear: torch.nn.Linear, folder: Path) -> None:
+    """A Dense module with no activation (sentence-transformers' default would be Tanh)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _json(folder / "config.json", {"in_features": linear.in_features, "out_features": linear.out_features,
+                                   "bias": linear.bias is not None,
+                                   "activation_function": "torch.nn.modules.linear.Identity"})
+    state = {"linear.weight": linear.weight.detach().float().cpu().contiguous()}
+    if linear.bias is not None:
+        state["linear.bias"] = linear.bias.detach().float().cpu().contiguous()
+    save_file(state, str(folder / "model.safetensors"))
+
+
+def _layout(folder: Path, model, head: torch.nn.Linear | None, dims: list[int], space: str) -> None:
+    """modules.json, pooling, the optional head and the config of one sentence-transformers folder whose
+    Transformer module is folder/encoder."""
+    hidden = model.transformer.config.hidden_size
+    modules = [_module(0, ENCODER, "Transformer"), _module(1, "1_Pooling", "Pooling")]
+    _json(folder / ENCODER / "sentence_bert_config.json", {"max_seq_length": model.max_length, "do_lower_case": False})
+    _json(folder / "1_Pooling" / "config.json", {
+        "word_embedding_dimension": hidden, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
+        "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False})
+    if head is not None:
+        _dense(head, folder / "2_Dense")
+        modules.append(_module(2, "2_Dense", "Dense"))
+    _json(folder / "modules.json", modules)
+    _json(folder / "config_sentence_transformers.json", {
+        "__version__": {"sentence_transformers": FORMAT_VERSION, "transformers": transformers.__version__,
+                        "pytorch": torch.__version__},
+        "prompts": {}, "default_prompt_name": None, "similarity_fn_name": "cosine",
+        # not read by sentence-transformers; what truncate_dim may be set to, and what the space is
+        "matryoshka_dims": list(dims), "space": space})
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """Every file of src in dst, hard-linked where possible (same weights, no second copy), else copied."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for item in src.iterdir():
+        target = dst / item.name
+        if item.is_dir():
+            _link_tree(item, target)
+            continue
+        target.unlink(missing_ok=True)
+        try:
+            os.link(item, target)
+        except OSError:
+            shutil.copy2(item, target)
+
+
+def remove_sentence_transformers(folder: str | Path) -> None:
+    """Drop what write_sentence_transformers wrote (a re-save starts clean)."""
+    folder = Path(folder)
+    for name in WRITTEN:
+        path = folder / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def write_sentence_transformers(model, folder: str | Path) -> list[Path]:
+    """Make a checkpoint folder (whose encoder/ is already saved) loadable by SentenceTransformer.
+
+    Returns the sentence-transformers folders written: [folder] for a Matryoshka model, [folder, folder/task]
+    for projection_heads. Raises ExportError for a model with no sentence-transformers form.
+    """
+    folder = Path(folder)
+    reason = unsupported_reason(model.trainable_layers)
+    if reason is not None:
+        raise ExportError(f"{folder}: no sentence-transformers folder: {reason}")
+    if not (folder / ENCODER / "config.json").is_file():
+        raise ExportError(f"{folder}: save the encoder first ({ENCODER}/config.json is missing)")
+    remove_sentence_transformers(folder)
+    identity_head = getattr(model, "identity_head", None)
+    if identity_head is None:  # the identity space is the prefix: truncate_dim = K
+        _layout(folder, model, None, model.matryoshka_dims, f"Matryoshka: dims 0:{model.identity_dim} are the identity "
+                                                            "space, the full width the task embedding")
+        return [folder]
+    _layout(folder, model, identity_head, [model.identity_dim], "identity head (projection_heads)")
+    task = folder / TASK
+    _link_tree(folder / ENCODER, task / ENCODER)
+    _layout(task, model, model.task_head, model.matryoshka_dims, "task head (projection_heads)")
+    return [folder, task]
