@@ -34,9 +34,15 @@ def identifiability_ceiling(people: Sequence[PersonSchema], variant: str) -> flo
     return float(np.mean([1.0 / counts[s] for s in signatures]))
 
 
+DENSE_LIMIT = 50_000_000  # a sparse matrix of at most this many cells is densified once, not batch by batch
+
+
 def _features(x):
-    """Features as kept for training: a scipy sparse matrix stays sparse (CSR), anything else a dense float32 tensor."""
+    """Features as kept for training: a dense float32 tensor; a scipy sparse matrix too when it has at most
+    DENSE_LIMIT cells (the same values, converted once instead of once per batch), else sparse CSR."""
     if hasattr(x, "tocsr"):
+        if x.shape[0] * x.shape[1] <= DENSE_LIMIT:
+            return torch.from_numpy(np.asarray(x.toarray(), dtype=np.float32))
         return x.tocsr().astype(np.float32)
     return torch.as_tensor(np.asarray(x, dtype=np.float32))
 

@@ -30,6 +30,22 @@ from .training import Batch, iter_batches, seed_everything, setup_training, trai
 
 ROOT = Path(__file__).resolve().parent.parent
 SMLIB_SETTINGS = {"smlib all": "all", "smlib top2": 2, "smlib top1": 1, "smlib top0": 0}  # name -> trainable_layers
+# the step as it was before a speed change, measured beside it in the same run (name -> layers, what is undone)
+BEFORE = {"smlib top1 (padded)": (1, "the step before issue 22: transformers' own blocks over padded length-sorted "
+                                       "chunks of encode_chunk texts, torch's dropout"),
+          "smlib top1 (torch dropout)": (1, "packed tokens, but torch's dropout masks (one generator call per element)"),
+          "smlib top1 (AdamW loop)": (1, "AdamW's per-parameter loop instead of its fused kernel")}
+
+
+def undo(setting, name: str) -> None:
+    """Put back, on one setting's model, the step a BEFORE row names."""
+    if name == "smlib top1 (padded)":
+        setting.model.packed = False
+    elif name == "smlib top1 (torch dropout)":
+        setting.model.fast_dropout = False
+    elif name == "smlib top1 (AdamW loop)":
+        groups = [{k: v for k, v in g.items() if k not in ("fused", "foreach")} for g in setting.run.optimizer.param_groups]
+        setting.run.optimizer = torch.optim.AdamW(groups, foreach=False)
 # learning-rate sweeps for --time-to-accuracy (at most 3 values each; DESIGN section 7 and issue 9 measured these)
 LR_SWEEP = {"smlib all": (2e-4,), "smlib top2": (3e-4, 6e-4), "smlib top1": (1e-3,), "smlib top0": (1e-3,)}
 
@@ -184,6 +200,11 @@ def step_times(steps: int = 5, warmup: int = 1, cache_root: Path = ROOT / "cache
         if name == "smlib all" and resolve_precision("auto", torch.device("cpu")) == "fp32" and not torch.cuda.is_available():
             continue  # identical to "smlib all (fp32)" on this machine
         settings.append(SmlibSetting(name, p, dataset, cache_root))
+    for name, (layers, _) in BEFORE.items():
+        if include and name not in include:
+            continue
+        settings.append(SmlibSetting(name, bench_params(layers, "auto", **dict(overrides)), dataset, cache_root))
+        undo(settings[-1], name)
     for r, batch in enumerate(batches):
         for s in settings:
             seconds = s.step(batch)
@@ -191,12 +212,40 @@ def step_times(steps: int = 5, warmup: int = 1, cache_root: Path = ROOT / "cache
                 s.seconds.append(seconds)
     n_texts = len(batches[0].refs)
     reference = statistics.median(settings[0].seconds)
+    device = settings[0].model.device
+    roof = step_roofline(settings[0].model, dataset, batches[warmup:], device)
     rows = [{"setting": s.name, "precision": s.precision, "median_s": statistics.median(s.seconds),
              "min_s": min(s.seconds), "max_s": max(s.seconds), "texts_per_s": n_texts / statistics.median(s.seconds),
-             "speedup": reference / statistics.median(s.seconds), "cache_s": s.cache_seconds} for s in settings]
-    device = settings[0].model.device
+             "speedup": reference / statistics.median(s.seconds), "cache_s": s.cache_seconds,
+             **setting_roofline(s, roof)} for s in settings]
     return {"env": {**environment(device, ref), "texts_per_step": n_texts, "steps": steps, "warmup": warmup},
-            "rows": rows}
+            "roofline": roof, "rows": rows}
+
+
+def step_roofline(model, dataset, batches: list[Batch], device) -> dict:
+    """The measured steps' real (unpadded) token counts, and this machine's GEMM rate at their median count."""
+    from . import roofline
+
+    tokens = [sum(len(t) for t in model.tokenize([dataset.text(d, i) for d, i in dict.fromkeys(b.refs)])) for b in batches]
+    config = model.transformer.config
+    hidden, inner = config.hidden_size, config.intermediate_size
+    t = int(statistics.median(tokens))
+    return {"tokens": tokens, "gemm_tokens": t, "hidden": hidden, "intermediate": inner,
+            "n_layers": config.num_hidden_layers, "flop_per_token_per_block": roofline.flop_per_token(hidden, inner),
+            "gemm_flops": roofline.machine_rates(t, hidden, inner, device)}
+
+
+def setting_roofline(setting, roof: dict) -> dict:
+    """A setting's useful FLOP/s (median over its measured steps) and its share of the GEMM rate of its precision."""
+    from . import roofline
+
+    layers = "all" if isinstance(setting, SentenceTransformersSetting) else setting.params.train.trainable_layers
+    blocks = roofline.trainable_blocks(layers, roof["n_layers"])
+    if blocks == 0:
+        return {"blocks": 0, "flops": None, "share": None}
+    flops = statistics.median(roofline.achieved(sec, tok, blocks, roof["hidden"], roof["intermediate"])
+                              for sec, tok in zip(setting.seconds, roof["tokens"], strict=True))
+    return {"blocks": blocks, "flops": flops, "share": flops / roof["gemm_flops"][setting.precision]}
 
 
 def time_to_accuracy(step_table: dict, target: float = 0.8, cap_seconds: float = 600.0, eval_every: int = 10,
@@ -262,12 +311,23 @@ def format_step_table(result: dict) -> str:
              f"v3_contrastive, {env['variant']} text, {env['n_people']} people, batch {env['batch_size']} "
              f"({env['texts_per_step']} texts/step), max_length {env['max_length']}, {env['steps']} measured steps "
              f"after {env['warmup']} warm-up, settings round-robin over the same batches",
-             f"{'setting':<22} {'precision':>9} {'median s':>9} {'min s':>8} {'max s':>8} {'texts/s':>8} {'speed-up':>9} "
-             f"{'cache s':>8}"]
+             f"{'setting':<26} {'precision':>9} {'median s':>9} {'min s':>8} {'max s':>8} {'texts/s':>8} {'speed-up':>9} "
+             f"{'cache s':>8} {'blocks':>6} {'TFLOP/s':>8} {'GEMM share':>10}"]
     for r in result["rows"]:
-        lines.append(f"{r['setting']:<22} {r['precision']:>9} {r['median_s']:>9.3f} {r['min_s']:>8.3f} {r['max_s']:>8.3f} "
-                     f"{r['texts_per_s']:>8.1f} {r['speedup']:>8.2f}x {r['cache_s']:>8.1f}")
+        flops = f"{r['flops'] / 1e12:>8.3f}" if r.get("flops") else f"{'-':>8}"
+        share = f"{100 * r['share']:>9.1f}%" if r.get("share") else f"{'-':>10}"
+        lines.append(f"{r['setting']:<26} {r['precision']:>9} {r['median_s']:>9.3f} {r['min_s']:>8.3f} {r['max_s']:>8.3f} "
+                     f"{r['texts_per_s']:>8.1f} {r['speedup']:>8.2f}x {r['cache_s']:>8.1f} {r.get('blocks', '-'):>6} "
+                     f"{flops} {share}")
     lines.append("cache s: one-off trunk-state build (or read) per dataset and cut, shared by every condition and seed")
+    lines += [f"{name}: {what}" for name, (_, what) in BEFORE.items() if any(r["setting"] == name for r in result["rows"])]
+    roof = result.get("roofline")
+    if roof:
+        rates = ", ".join(f"{k} {v / 1e12:.3f} TFLOP/s" for k, v in roof["gemm_flops"].items())
+        lines.append(f"roofline: useful work {roof['flop_per_token_per_block'] / 1e6:.1f} MFLOP per real token per "
+                     f"trainable block (forward + backward; smlib.roofline), {statistics.median(roof['tokens']):.0f} real "
+                     f"tokens/step; GEMM ({roof['gemm_tokens']} x {roof['hidden']}) @ ({roof['hidden']} x "
+                     f"{roof['intermediate']}) here: {rates}; share = TFLOP/s / the GEMM rate of the row's precision")
     return "\n".join(lines)
 
 
@@ -275,14 +335,14 @@ def format_tta_table(result: dict) -> str:
     lines = [f"time to validation prefix top-1 >= {result['target']} (mean of both directions), v3_contrastive, "
              f"checked every {result['eval_every']} steps, warm-up {result['warmup_fraction']:g} of the planned steps, "
              f"cap {result['cap_seconds']:.0f} s of training (validation checks not counted)",
-             f"{'setting':<22} {'lr':>8} {'precision':>9} {'steps':>6} {'seconds':>9} {'best top-1':>10}  note"]
+             f"{'setting':<26} {'lr':>8} {'precision':>9} {'steps':>6} {'seconds':>9} {'best top-1':>10}  note"]
     for r in result["rows"]:
         secs = f"{r['seconds']:.0f}" if r["seconds"] is not None else f">{result['cap_seconds']:.0f}"
         steps = str(r["steps"]) if r["steps"] is not None else "-"
         best = f"{r['best_top1']:.2f}" if r.get("best_top1") is not None else "-"
         note = ("derived: its s/step x the steps smlib all needed" if r["derived"]
                 else f"best of lr {', '.join(f'{x:g}' for x in r['lrs_tried'])}; + {r['cache_s']:.0f} s cache")
-        lines.append(f"{r['setting']:<22} {r['lr']:>8.0e} {r['precision']:>9} {steps:>6} {secs:>9} {best:>10}  {note}")
+        lines.append(f"{r['setting']:<26} {r['lr']:>8.0e} {r['precision']:>9} {steps:>6} {secs:>9} {best:>10}  {note}")
     return "\n".join(lines)
 
 

@@ -10,22 +10,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .params_yaml import ParamsError, _read_yaml, parse_yaml  # noqa: F401 - parse_yaml is part of this API
+from .project import REPO_ROOT, project_root  # noqa: F401 - where params/ and notebooks/ are
 from .record import MAX_NAME, MAX_RUN_NAME, is_sweep_run, safe_component, sweep_prefix, sweep_run_name  # noqa: F401 - names of folders
 
-
-def project_root() -> Path:
-    """The project folder (params/, notebooks/, README.md): the checkout this smlib was imported from (an editable
-    install or the source tree), else the nearest folder at or above the working directory holding params/ and
-    notebooks/ (a `pip install .` of the project, run from its clone), else the package's parent folder (where
-    params_root then names the problem)."""
-    here = Path(__file__).resolve().parent.parent
-    if (here / "params").is_dir():
-        return here
-    cwd = Path.cwd().resolve()
-    return next((f for f in (cwd, *cwd.parents) if (f / "params").is_dir() and (f / "notebooks").is_dir()), here)
-
-
-REPO_ROOT = project_root()
 PARAMS_DIR = REPO_ROOT / "params"
 PARAMS_ENV = "SMLIB_PARAMS_DIR"  # another params folder for every load (and the notebooks a study runs)
 PROPOSED = "v3_contrastive"  # the condition the others are read against (first in tables, paired differences)

@@ -54,8 +54,12 @@ def embed_validation(model, dataset: Dataset, batch_size: int | None = None) -> 
     out: dict[str, np.ndarray] = {"person_ids": np.asarray(ids, dtype=np.int64)}
     for domain in DOMAINS:
         texts = [dataset.text(domain, i) for i in ids]
-        out[domain] = model.encode(texts, domain, batch_size).numpy()  # (N, D)
-        out[f"{domain}_prefix"] = model.encode_prefix(texts, domain, batch_size).numpy()  # (N, K)
+        if hasattr(model, "encode_both"):  # one encoder pass for both (the same vectors as the two calls)
+            full, prefix = model.encode_both(texts, domain, batch_size)
+        else:
+            full, prefix = model.encode(texts, domain, batch_size), model.encode_prefix(texts, domain, batch_size)
+        out[domain] = full.numpy()  # (N, D)
+        out[f"{domain}_prefix"] = prefix.numpy()  # (N, K)
         out[f"triplets_{domain}"] = np.asarray([t[:3] for t in dataset.triplets["val"][domain]], dtype=np.int64)
     return out
 

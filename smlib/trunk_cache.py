@@ -46,6 +46,14 @@ class TrunkCache:
             out.append(self.states[start:start + length])  # (T_i, H)
         return out
 
+    def gather(self, refs) -> tuple[torch.Tensor, torch.Tensor]:
+        """The states of each (domain, text id) packed text after text: ((N_tokens, H), lengths (C,)), one gather."""
+        spans = torch.tensor([self.index[(ref[0], int(ref[1]))] for ref in refs], dtype=torch.long).view(-1, 2)
+        starts, lengths = spans[:, 0], spans[:, 1]
+        offsets = torch.cumsum(lengths, 0) - lengths  # first packed row of each text
+        rows = torch.repeat_interleave(starts - offsets, lengths) + torch.arange(int(lengths.sum()))
+        return self.states.index_select(0, rows), lengths
+
     def __len__(self) -> int:
         return len(self.index)
 

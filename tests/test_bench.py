@@ -1,6 +1,8 @@
 """The benchmark runs end to end on the tiny encoder (its numbers are not checked: timings are not tests)."""
 from __future__ import annotations
 
+import torch
+
 from smlib import bench
 
 
@@ -11,7 +13,12 @@ def test_step_table_and_time_to_accuracy_run(tmp_path, capsys):
     assert names[0] == "original" and "smlib all (fp32)" in names and "smlib top0" in names
     assert all(r["median_s"] > 0 for r in steps["rows"])
     text = bench.format_step_table(steps)
-    assert "cpu flags" in text and "smlib top2" in text
+    assert "cpu flags" in text and "smlib top2" in text and "GEMM share" in text and "roofline:" in text
+    roof = steps["roofline"]
+    assert len(roof["tokens"]) == 1 and roof["tokens"][0] > 0 and set(roof["gemm_flops"]) == {"bf16", "fp32"}
+    rows = {r["setting"]: r for r in steps["rows"]}
+    assert rows["smlib top0"]["share"] is None and rows["smlib top1"]["blocks"] == 1
+    assert rows["smlib all (fp32)"]["blocks"] == roof["n_layers"] and rows["smlib top1"]["share"] > 0
     tta = bench.time_to_accuracy(steps, target=0.0, cap_seconds=5, eval_every=1, cache_root=tmp_path / "cache",
                                  data_root=tmp_path / "data", include=["smlib all", "smlib top1"],
                                  lr_sweep={"smlib all": (1e-3,), "smlib top1": (1e-3, 2e-3)}, **overrides)
@@ -20,3 +27,13 @@ def test_step_table_and_time_to_accuracy_run(tmp_path, capsys):
     assert rows["original"]["derived"] and rows["original"]["steps"] == rows["smlib all"]["steps"]
     assert len(tta["tries"]) == 3
     assert "derived" in bench.format_tta_table(tta)
+
+
+def test_roofline_arithmetic():
+    from smlib import roofline
+
+    assert roofline.flop_per_token(384, 1536) == 6 * (4 * 384 * 384 + 2 * 384 * 1536) == 10_616_832  # MiniLM's ~11 MFLOP
+    assert roofline.trainable_blocks("all", 6) == 6 and roofline.trainable_blocks(2, 6) == 2
+    assert roofline.achieved(2.0, 1000, 3, 384, 1536) == 10_616_832 * 3 * 1000 / 2.0
+    rate = roofline.gemm_rate(64, 32, 128, torch.float32, repeats=3, min_seconds=0.01)
+    assert 1e6 < rate < 1e15

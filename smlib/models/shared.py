@@ -10,6 +10,7 @@ import torch.nn as nn
 
 from ..embeddings import truncate_normalize
 from .encoder import load_encoder
+from .packed import Packing, packable, packed_layer, packed_mean
 
 try:  # transformers >= 4.53 builds the attention mask in one helper; older versions use the model's own
     from transformers.masking_utils import create_bidirectional_mask
@@ -94,6 +95,10 @@ class SharedEmbeddingModel(nn.Module):
     output (the "trunk" states at cut_layer) can be computed once per text and cached, and a step only
     runs the top N blocks (embed_states). N = 0 freezes the whole encoder and trains a pooling adapter.
     """
+
+    packed = True  # cached-trunk steps run the top blocks on packed tokens where the blocks allow (embed_packed)
+    PACK_TEXTS = 256  # texts per packed group: bounds the attention grid (texts x longest x H)
+    fast_dropout = True  # packed blocks draw dropout masks 4 elements per generator call (smlib.models.packed.dropout)
 
     def __init__(self, transformer: nn.Module, tokenizer, identity_dim: int, matryoshka_dims: list[int],
                  max_length: int, encode_chunk: int = 16, precision: str = "fp32",
@@ -211,8 +216,33 @@ class SharedEmbeddingModel(nn.Module):
         out = self._finish(torch.cat(pooled))  # (N, H) in length order
         return out[inverse.to(out.device)]  # (N, H) in input order
 
+    def embed_packed(self, tokens: torch.Tensor, lengths) -> torch.Tensor:
+        """Like embed, from cached trunk states packed into one (N_tokens, H) matrix (text after text, `lengths`
+        tokens each): the top blocks run on the real tokens only (smlib.models.packed). Texts go in
+        length-sorted groups of up to PACK_TEXTS, which bound the attention grid. Returns (C, H) in input order."""
+        top = encoder_layers(self.transformer)[self.cut_layer:]
+        lengths = torch.as_tensor(lengths, dtype=torch.long)
+        if not (self.packed and all(packable(layer) for layer in top)):
+            return self.embed_states(list(torch.split(tokens, lengths.tolist())))
+        starts = torch.cumsum(lengths, 0) - lengths
+        groups, inverse = self._chunks(lengths.tolist(), self.PACK_TEXTS)
+        pooled = []
+        with autocast(self.device, self.precision):
+            for idx in groups:
+                idx = torch.tensor(idx, dtype=torch.long)
+                rows = torch.repeat_interleave(starts[idx] - (torch.cumsum(lengths[idx], 0) - lengths[idx]), lengths[idx])
+                rows = rows + torch.arange(len(rows))  # the group's token rows, text after text
+                packing = Packing.of(lengths[idx], self.device, self.encode_chunk)
+                x = tokens.index_select(0, rows.to(tokens.device)).to(self.device)  # (N_g, H)
+                for layer in top:
+                    x = packed_layer(layer, x, packing, self.fast_dropout)
+                pooled.append(packed_mean(x, packing))
+        out = self._finish(torch.cat(pooled))  # (C, H) in length order
+        return out[inverse.to(out.device)]  # (C, H) in input order
+
     def embed_states(self, states: list[torch.Tensor]) -> torch.Tensor:
-        """Like embed, from cached trunk states (one (T_i, H) tensor per text): only the top blocks run."""
+        """Like embed, from cached trunk states (one (T_i, H) tensor per text): only the top blocks run, over
+        padded length-sorted chunks of encode_chunk texts (embed_packed is the packed form of the same)."""
         chunks, inverse = self._chunks([len(s) for s in states])
         top = encoder_layers(self.transformer)[self.cut_layer:]
         pooled = []
@@ -253,6 +283,12 @@ class SharedEmbeddingModel(nn.Module):
     def encode_prefix(self, texts: list[str], domain: str, chunk: int | None = None) -> torch.Tensor:
         """L2-normalised identity embeddings (N, K): what every cross-domain metric uses."""
         return truncate_normalize(self._encode(texts, self.identity_embedding, chunk))
+
+    def encode_both(self, texts: list[str], domain: str, chunk: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(encode, encode_prefix) of the same texts from one encoder pass: the same vectors as the two calls."""
+        both = self._encode(texts, lambda pooled: torch.cat([self.task_embedding(pooled),
+                                                             self.identity_embedding(pooled)], dim=1), chunk)
+        return truncate_normalize(both[:, : self.embedding_dim]), truncate_normalize(both[:, self.embedding_dim:])
 
     def encode_at_dim(self, texts: list[str], domain: str, dim: int) -> torch.Tensor:
         """The first `dim` dims of the full embedding, re-normalised (N, dim)."""
