@@ -26,7 +26,8 @@ import torch
 from .config import load_params
 from .data import load_or_build
 from .models import resolve_precision
-from .training import Batch, iter_batches, seed_everything, setup_training, train, train_step
+from .time_to_accuracy import LR_SWEEP, format_tta_table, time_to_accuracy  # noqa: F401 - table 2 lives there
+from .training import Batch, iter_batches, seed_everything, setup_training, train_step
 
 ROOT = Path(__file__).resolve().parent.parent
 SMLIB_SETTINGS = {"smlib all": "all", "smlib top2": 2, "smlib top1": 1, "smlib top0": 0}  # name -> trainable_layers
@@ -46,8 +47,6 @@ def undo(setting, name: str) -> None:
     elif name == "smlib top1 (AdamW loop)":
         groups = [{k: v for k, v in g.items() if k not in ("fused", "foreach")} for g in setting.run.optimizer.param_groups]
         setting.run.optimizer = torch.optim.AdamW(groups, foreach=False)
-# learning-rate sweeps for --time-to-accuracy (at most 3 values each; DESIGN section 7 and issue 9 measured these)
-LR_SWEEP = {"smlib all": (2e-4,), "smlib top2": (3e-4, 6e-4), "smlib top1": (1e-3,), "smlib top0": (1e-3,)}
 
 
 def bench_params(trainable_layers, precision: str, lr: float | None = None, **overrides):
@@ -248,61 +247,6 @@ def setting_roofline(setting, roof: dict) -> dict:
     return {"blocks": blocks, "flops": flops, "share": flops / roof["gemm_flops"][setting.precision]}
 
 
-def time_to_accuracy(step_table: dict, target: float = 0.8, cap_seconds: float = 600.0, eval_every: int = 10,
-                     cache_root: Path = ROOT / "cache" / "trunk", data_root: Path = ROOT / "data", include=None,
-                     lr_sweep: dict | None = None, warmup_fraction: float = 0.02, **overrides) -> dict:
-    """Table 2: training seconds until validation prefix top-1 first reaches target, per setting at its best lr.
-
-    Every try plans the same schedule (the profile's epochs; short warm-up, then cosine), so a setting's
-    seconds to the target do not depend on how many steps the cap would have allowed it.
-    """
-    lr_sweep = lr_sweep or LR_SWEEP
-    rows, tries = [], []
-    for name, layers in SMLIB_SETTINGS.items():
-        if include and name not in include:
-            continue
-        best = None
-        for lr in lr_sweep[name]:
-            p = bench_params(layers, "auto", lr, **{**overrides, "train.eval_every": eval_every,
-                                                    "train.warmup_fraction": warmup_fraction})
-            dataset, _ = load_or_build(p, data_root)
-            r = train(p, dataset, progress=False, cache_root=cache_root, target_top1=target, max_seconds=cap_seconds)
-            h = r.history
-            checked = h[h["val_top1"].notna()]
-            hit = checked[checked["val_top1"] >= target]
-            row = {"setting": name, "lr": lr, "precision": r.model.precision,
-                   "reached": not hit.empty, "seconds": float(hit["train_seconds"].iloc[0]) if not hit.empty else None,
-                   "steps": int(hit["step"].iloc[0]) + 1 if not hit.empty else None,
-                   "best_top1": float(checked["val_top1"].max()), "steps_run": len(h),
-                   "train_seconds_run": float(h["train_seconds"].iloc[-1]), "cache_s": r.cache_seconds,
-                   "curve": checked[["step", "train_seconds", "val_top1"]].round(4).values.tolist()}
-            tries.append(row)
-            print(f"  {name} lr {lr:g}: " + (f"top-1 {target} after {row['steps']} steps, {row['seconds']:.0f} s"
-                                             if row["reached"] else
-                                             f"best top-1 {row['best_top1']:.2f} in {row['train_seconds_run']:.0f} s (cap)"),
-                  flush=True)
-            if best is None or _better(row, best):
-                best = row
-        rows.append({**best, "derived": False, "lrs_tried": list(lr_sweep[name])})
-    full = next((r for r in rows if r["setting"] == "smlib all"), None)
-    per_step = {r["setting"]: r["median_s"] for r in step_table["rows"]}
-    for name in ("original", "sentence-transformers"):
-        if name in per_step and full is not None and full["reached"]:
-            rows.insert(0, {"setting": name, "lr": full["lr"], "precision": "fp32", "reached": True,
-                            "seconds": per_step[name] * full["steps"], "steps": full["steps"], "derived": True,
-                            "lrs_tried": [], "best_top1": None, "cache_s": 0.0})
-    return {"target": target, "cap_seconds": cap_seconds, "eval_every": eval_every, "warmup_fraction": warmup_fraction,
-            "rows": rows, "tries": tries}
-
-
-def _better(a: dict, b: dict) -> bool:
-    if a["reached"] != b["reached"]:
-        return a["reached"]
-    if a["reached"]:
-        return a["seconds"] < b["seconds"]
-    return a["best_top1"] > b["best_top1"]
-
-
 def format_step_table(result: dict) -> str:
     env = result["env"]
     lines = [f"torch {env['torch']} | device {env['device']}" + (f" ({env['gpu']})" if env["gpu"] else "")
@@ -331,21 +275,6 @@ def format_step_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def format_tta_table(result: dict) -> str:
-    lines = [f"time to validation prefix top-1 >= {result['target']} (mean of both directions), v3_contrastive, "
-             f"checked every {result['eval_every']} steps, warm-up {result['warmup_fraction']:g} of the planned steps, "
-             f"cap {result['cap_seconds']:.0f} s of training (validation checks not counted)",
-             f"{'setting':<26} {'lr':>8} {'precision':>9} {'steps':>6} {'seconds':>9} {'best top-1':>10}  note"]
-    for r in result["rows"]:
-        secs = f"{r['seconds']:.0f}" if r["seconds"] is not None else f">{result['cap_seconds']:.0f}"
-        steps = str(r["steps"]) if r["steps"] is not None else "-"
-        best = f"{r['best_top1']:.2f}" if r.get("best_top1") is not None else "-"
-        note = ("derived: its s/step x the steps smlib all needed" if r["derived"]
-                else f"best of lr {', '.join(f'{x:g}' for x in r['lrs_tried'])}; + {r['cache_s']:.0f} s cache")
-        lines.append(f"{r['setting']:<26} {r['lr']:>8.0e} {r['precision']:>9} {steps:>6} {secs:>9} {best:>10}  {note}")
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Command line: python -m smlib.bench [--steps N] [--time-to-accuracy] [--json PATH] ..."""
     ap = argparse.ArgumentParser(prog="python -m smlib.bench", description=__doc__,
@@ -362,6 +291,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-every", type=int, default=10)
     ap.add_argument("--warmup-fraction", type=float, default=0.02, help="lr warm-up share of the planned steps (table 2)")
     ap.add_argument("--json", type=Path, default=None, help="also write both tables as JSON here")
+    ap.add_argument("--tta-dir", type=Path, default=None, metavar="DIR",
+                    help="table 2: store each (setting, lr) try here and reuse stored ones (resumable across sessions)")
+    ap.add_argument("--lr", type=float, default=None, help="table 2: try only this lr (one per invocation)")
+    ap.add_argument("--tta-only-stored", action="store_true", help="table 2 from --tta-dir's stored tries only")
     args = ap.parse_args(argv)
     if args.steps < 1 or args.warmup < 0:
         ap.error("--steps must be >= 1 and --warmup >= 0")
@@ -378,8 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     print(format_step_table(steps), flush=True)
     result = {"step_times": steps}
     if args.time_to_accuracy:
-        tta = time_to_accuracy(steps, args.target, args.cap_seconds, args.eval_every, include=include,
-                               warmup_fraction=args.warmup_fraction, **overrides)
+        sweep = {name: (args.lr,) for name in LR_SWEEP} if args.lr is not None else None
+        tta = time_to_accuracy(steps, args.target, args.cap_seconds, args.eval_every, include=include, lr_sweep=sweep,
+                               warmup_fraction=args.warmup_fraction, store=args.tta_dir,
+                               run_missing=not args.tta_only_stored, **overrides)
         print(format_tta_table(tta))
         result["time_to_accuracy"] = tta
     if args.json:

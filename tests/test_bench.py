@@ -37,3 +37,46 @@ def test_roofline_arithmetic():
     assert roofline.achieved(2.0, 1000, 3, 384, 1536) == 10_616_832 * 3 * 1000 / 2.0
     rate = roofline.gemm_rate(64, 32, 128, torch.float32, repeats=3, min_seconds=0.01)
     assert 1e6 < rate < 1e15
+
+
+def test_time_to_accuracy_tries_are_stored_and_reused(tmp_path, monkeypatch):
+    """One lr per invocation across sessions: a stored try under the same conditions is read, not rerun."""
+    from smlib import time_to_accuracy as tta
+
+    overrides = {"profile": "smoke", "train.batch_size": 4, "model.max_length": 24}
+    step_table = {"rows": [{"setting": "original", "median_s": 2.0}]}
+    kw = dict(target=0.0, cap_seconds=5, eval_every=1, cache_root=tmp_path / "cache", data_root=tmp_path / "data",
+              include=["smlib all", "smlib top1"], store=tmp_path / "tta", **overrides)
+    first = tta.time_to_accuracy(step_table, lr_sweep={"smlib all": (1e-3,), "smlib top1": (2e-3,)}, **kw)
+    assert sorted(p.name for p in (tmp_path / "tta").iterdir()) == ["smlib_all_lr0.001.json", "smlib_top1_lr0.002.json"]
+    monkeypatch.setattr(tta, "_try", lambda *a, **k: (_ for _ in ()).throw(AssertionError("rerun")))
+    again = tta.time_to_accuracy(step_table, lr_sweep={"smlib all": (), "smlib top1": ()}, run_missing=False, **kw)
+    assert [r["seconds"] for r in again["rows"]] == [r["seconds"] for r in first["rows"]]
+    assert again["rows"][0]["setting"] == "original" and again["rows"][0]["derived"]
+    top1 = next(r for r in again["rows"] if r["setting"] == "smlib top1")
+    assert top1["ratio"].startswith("x") and "ORACLE-STOPPED" in tta.format_tta_table(again)
+    other = tta.time_to_accuracy(step_table, lr_sweep={"smlib all": (), "smlib top1": ()}, run_missing=False,
+                                 **{**kw, "target": 0.5})  # other conditions: nothing stored applies
+    assert other["rows"] == []
+    assert tta.speedup_over_full({"setting": "smlib top1", "reached": True, "seconds": 10.0, "cache_s": 2.0},
+                                 {"reached": False, "train_seconds_run": 3600.0}, 3600) == ">x300.0"
+
+
+def test_study_phases_reads_a_committed_record(capsys):
+    """benchmarks/study_phases.py splits a record's notebook time into phases that add up."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("study_phases", root / "benchmarks" / "study_phases.py")
+    phases = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(phases)
+    result = phases.phases_of(root / "runs" / "smoke")
+    assert result["counts"]["02_train"] == result["counts"]["03_evaluate"] > 0 and result["counts"]["01_data"] >= 1
+    parts = result["phases"]
+    assert parts[("02_train", "optimizer steps")] > 0 and parts[("01_data", "reference rows")] > 0
+    total = sum(parts.values())
+    assert phases.main([str(root / "runs" / "smoke"), "--wall", str(total + 10)]) == 0
+    out = capsys.readouterr().out
+    assert "outside notebooks" in out and f"{total + 10:.1f}" in out
+    assert phases.main([str(root / "runs" / "no-such-profile")]) == 2
