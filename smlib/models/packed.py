@@ -68,6 +68,8 @@ def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     by 1 / (1 - that), so the expectation is exact."""
     if not training or p <= 0.0:
         return x
+    if x.device.type not in ("cpu", "cuda"):  # 64-bit random words are drawn on CPU and CUDA; elsewhere torch's own
+        return F.dropout(x, p, True)
     threshold = round(p * 65536)  # a uniform 16-bit draw below it drops the element
     words = torch.empty((x.numel() + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2 ** 63), 2 ** 63 - 1)
     draws = words.view(torch.int16)[: x.numel()].view(x.shape)
