@@ -25,6 +25,7 @@ import torch
 from tqdm import tqdm
 
 from .config import DOMAINS
+from .models.packed import span_rows
 
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "cache" / "trunk"
 FORMAT = 2  # 2: the checksum covers key, index and states (1 covered the states only)
@@ -49,10 +50,8 @@ class TrunkCache:
     def gather(self, refs) -> tuple[torch.Tensor, torch.Tensor]:
         """The states of each (domain, text id) packed text after text: ((N_tokens, H), lengths (C,)), one gather."""
         spans = torch.tensor([self.index[(ref[0], int(ref[1]))] for ref in refs], dtype=torch.long).view(-1, 2)
-        starts, lengths = spans[:, 0], spans[:, 1]
-        offsets = torch.cumsum(lengths, 0) - lengths  # first packed row of each text
-        rows = torch.repeat_interleave(starts - offsets, lengths) + torch.arange(int(lengths.sum()))
-        return self.states.index_select(0, rows), lengths
+        lengths = spans[:, 1]
+        return self.states.index_select(0, span_rows(spans[:, 0], lengths)), lengths
 
     def __len__(self) -> int:
         return len(self.index)

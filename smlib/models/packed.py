@@ -20,6 +20,12 @@ import torch
 import torch.nn.functional as F
 
 
+def span_rows(starts: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """The rows start_i .. start_i + length_i - 1 of every span, span after span: (sum of lengths,)."""
+    offsets = torch.cumsum(lengths, 0) - lengths  # where each span begins in the output
+    return torch.repeat_interleave(starts - offsets, lengths) + torch.arange(int(lengths.sum()))
+
+
 @dataclass(frozen=True)
 class Bucket:
     """A run of consecutive texts attended together: packed rows [start, end), padded to `longest` tokens."""

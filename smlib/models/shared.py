@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from ..embeddings import truncate_normalize
 from .encoder import load_encoder
-from .packed import Packing, packable, packed_layer, packed_mean
+from .packed import Packing, packable, packed_layer, packed_mean, span_rows
 
 try:  # transformers >= 4.53 builds the attention mask in one helper; older versions use the model's own
     from transformers.masking_utils import create_bidirectional_mask
@@ -230,8 +230,7 @@ class SharedEmbeddingModel(nn.Module):
         with autocast(self.device, self.precision):
             for idx in groups:
                 idx = torch.tensor(idx, dtype=torch.long)
-                rows = torch.repeat_interleave(starts[idx] - (torch.cumsum(lengths[idx], 0) - lengths[idx]), lengths[idx])
-                rows = rows + torch.arange(len(rows))  # the group's token rows, text after text
+                rows = span_rows(starts[idx], lengths[idx])  # the group's token rows, text after text
                 packing = Packing.of(lengths[idx], self.device, self.encode_chunk)
                 x = tokens.index_select(0, rows.to(tokens.device)).to(self.device)  # (N_g, H)
                 for layer in top:
