@@ -138,19 +138,31 @@ def _holdout_split(n: int, holdout_fraction: float, seed: int) -> tuple[np.ndarr
     return np.sort(order[:n_hold]), np.sort(order[n_hold:])
 
 
-def _holdout_grid(dating, hiring, hold, fit, lrs, checkpoints, seed, **kw) -> dict[str, dict[str, float]]:
-    """Held-out top-1 (mean of both directions) after each checkpoint epoch, for every lr: {lr: {epochs: top1}}."""
+def _holdout_grid(dating, hiring, hold, fit, lrs, checkpoints, seed, dev=None, **kw) -> dict[str, dict[str, float]]:
+    """Held-out top-1 (mean of both directions) after each checkpoint epoch, for every lr: {lr: {epochs: top1}}.
+
+    dev: (dating, hiring) rows of the dev slice (smlib.selection) to score on instead; then every row given fits."""
     scores: dict[str, dict[str, float]] = {}
+    score_d, score_h = dev if dev is not None else (dating[hold], hiring[hold])
+    fit_d, fit_h = (dating, hiring) if dev is not None else (dating[fit], hiring[fit])
     for lr in lrs:
         row: dict[str, float] = {}
 
         def score(done: int, model: PairMap, row=row) -> None:
             if done in checkpoints:
-                row[str(done)] = _mean_top1(pair_map_similarity(model, dating[hold], hiring[hold]))
+                row[str(done)] = _mean_top1(pair_map_similarity(model, score_d, score_h))
 
-        train_pair_map(dating[fit], hiring[fit], lr=lr, epochs=checkpoints[-1], seed=seed, on_epoch=score, **kw)
+        train_pair_map(fit_d, fit_h, lr=lr, epochs=checkpoints[-1], seed=seed, on_epoch=score, **kw)
         scores[str(lr)] = row
     return scores
+
+
+def _held_out(n: int, holdout_fraction: float, seed: int, n_dev: int | None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(held-out rows, fit rows, how the choice was scored): a slice of the training rows, or the dev slice's n_dev."""
+    if n_dev is not None:
+        return np.arange(0), np.arange(n), {"chosen_on": "dev slice", "n_fit": n, "n_holdout": n_dev}
+    hold, fit = _holdout_split(n, holdout_fraction, seed)
+    return hold, fit, {"n_fit": int(len(fit)), "n_holdout": int(len(hold))}  # (the record's keys before dev slices)
 
 
 def _best(grids: dict[str, dict[str, dict[str, float]]]) -> tuple[str, float, int, float]:
@@ -165,28 +177,29 @@ def _best(grids: dict[str, dict[str, dict[str, float]]]) -> tuple[str, float, in
 
 
 def select_pair_map(dating, hiring, lrs: Sequence[float] = SELECTION_LRS, epochs: Sequence[int] = SELECTION_EPOCHS,
-                    holdout_fraction: float = 0.15, seed: int = 0, **kw) -> tuple[PairMap, dict]:
+                    holdout_fraction: float = 0.15, seed: int = 0, dev=None, **kw) -> tuple[PairMap, dict]:
     """Choose lr and epochs on a held-out slice of the training rows, then refit on all of them.
 
     The held-out slice is a seeded random 15% of the rows given (never validation people). Every lr trains
     once for max(epochs) epochs on the rest, scored (top-1, mean of both directions) after each listed epoch;
     the best (lr, epochs), the first in grid order on ties, is refit on every row. Returns the model and the
-    record of the choice (the whole grid of held-out scores included).
+    record of the choice (the whole grid of held-out scores included). dev: (dating, hiring) rows of the dev slice
+    to choose on instead (smlib.selection); every training row then fits the grid.
     """
-    hold, fit = _holdout_split(np.asarray(dating.shape)[0], holdout_fraction, seed)
+    hold, fit, how = _held_out(int(dating.shape[0]), holdout_fraction, seed, None if dev is None else int(dev[0].shape[0]))
     checkpoints = sorted(set(int(e) for e in epochs))
-    grid = _holdout_grid(dating, hiring, hold, fit, lrs, checkpoints, seed, **kw)
+    grid = _holdout_grid(dating, hiring, hold, fit, lrs, checkpoints, seed, dev, **kw)
     _, lr, n_epochs, score = _best({"": grid})
     model = train_pair_map(dating, hiring, lr=lr, epochs=n_epochs, seed=seed, **kw)
-    return model, {"lr": lr, "epochs": n_epochs, "holdout_top1": score, "n_fit": int(len(fit)),
-                   "n_holdout": int(len(hold)), "holdout_top1_by_lr_and_epochs": grid}
+    return model, {"lr": lr, "epochs": n_epochs, "holdout_top1": score, **how, "holdout_top1_by_lr_and_epochs": grid}
 
 
 def select_tfidf_map(dating_texts: Sequence[str], hiring_texts: Sequence[str], analyzer: str,
                      ngram_range: tuple[int, int], min_dfs: Sequence[int] = SELECTION_MIN_DFS,
                      lrs: Sequence[float] = TFIDF_SELECTION_LRS, epochs: Sequence[int] = SELECTION_EPOCHS,
-                     holdout_fraction: float = 0.15, seed: int = 0, **kw):
-    """A TF-IDF vocabulary and a PairMap on it, both chosen on held-out training rows.
+                     holdout_fraction: float = 0.15, seed: int = 0, dev_texts=None, **kw):
+    """A TF-IDF vocabulary and a PairMap on it, both chosen on held-out training rows (or on dev_texts, the dev
+    slice's (dating, hiring) texts, which the vocabulary is not fit on).
 
     The texts are the training people's, row i of each domain one person. For each min_df (documents a term
     must occur in, over both domains' training texts; fit without labels) the lr x epochs grid of
@@ -197,7 +210,7 @@ def select_tfidf_map(dating_texts: Sequence[str], hiring_texts: Sequence[str], a
     n = len(dating_texts)
     if len(hiring_texts) != n:
         raise ValueError(f"need row-aligned texts, got {n} dating and {len(hiring_texts)} hiring")
-    hold, fit = _holdout_split(n, holdout_fraction, seed)
+    hold, fit, how = _held_out(n, holdout_fraction, seed, None if dev_texts is None else len(dev_texts[0]))
     checkpoints = sorted(set(int(e) for e in epochs))
     corpus = list(dating_texts) + list(hiring_texts)
     vectorizers, grids = {}, {}
@@ -209,12 +222,12 @@ def select_tfidf_map(dating_texts: Sequence[str], hiring_texts: Sequence[str], a
             continue
         d, h = both[:n], both[n:]
         vectorizers[str(min_df)] = (vec, d, h)
-        grids[str(min_df)] = _holdout_grid(d, h, hold, fit, lrs, checkpoints, seed, **kw)
+        dev = None if dev_texts is None else tuple(vec.transform(t).tocsr() for t in dev_texts)
+        grids[str(min_df)] = _holdout_grid(d, h, hold, fit, lrs, checkpoints, seed, dev, **kw)
     if not grids:
         raise ValueError(f"no min_df in {tuple(min_dfs)} leaves any term in {len(corpus)} training texts")
     min_df, lr, n_epochs, score = _best(grids)
     vec, d, h = vectorizers[min_df]
     model = train_pair_map(d, h, lr=lr, epochs=n_epochs, seed=seed, **kw)
-    return vec, model, {"min_df": int(min_df), "lr": lr, "epochs": n_epochs, "holdout_top1": score,
-                        "n_fit": int(len(fit)), "n_holdout": int(len(hold)),
+    return vec, model, {"min_df": int(min_df), "lr": lr, "epochs": n_epochs, "holdout_top1": score, **how,
                         "features": int(len(vec.vocabulary_)), "holdout_top1_by_min_df_lr_and_epochs": grids}

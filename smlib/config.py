@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .encoder_info import encoder_limits  # noqa: F401 - part of this API
 from .params_yaml import ParamsError, _read_yaml, parse_yaml  # noqa: F401 - parse_yaml is part of this API
 from .project import REPO_ROOT, project_root  # noqa: F401 - where params/ and notebooks/ are
 from .record import MAX_NAME, MAX_RUN_NAME, is_sweep_run, safe_component, sweep_prefix, sweep_run_name  # noqa: F401 - names of folders
@@ -103,7 +104,10 @@ class DataParams(_Strict):
     n_cross_pairs: int = Field(ge=1, le=MAX_COUNT)
     n_candidates: int = Field(ge=3, le=1000)
     hard_negative_fraction: float = Field(ge=0, le=1)
-
+    # added after the committed record (ADDED_KEYS): their defaults are the earlier behaviour
+    dev_fraction: float = Field(default=0.0, ge=0, le=0.5)
+    train_phrasings: int | None = Field(default=None, ge=1, le=100)
+    augment_views: int = Field(default=0, ge=0, le=16)
 
     @model_validator(mode="after")
     def _known_variant(self):
@@ -120,6 +124,7 @@ class ModelParams(_Strict):
     identity_head_dim: int = Field(ge=1, le=65536)
     adversarial_hidden_dim: int = Field(ge=1, le=65536)
     max_length: int = Field(ge=8, le=65536)
+    dropout: float | None = Field(default=None, ge=0, lt=1)  # added after the record (ADDED_KEYS)
 
     @property
     def identity_dim(self) -> int:
@@ -191,6 +196,7 @@ class TrainParams(_Strict):
     device: Literal["auto", "cpu", "cuda", "mps"]
     log_every: int = Field(ge=1, le=MAX_COUNT)
     eval_every: int | None = Field(default=None, ge=1, le=MAX_COUNT)
+    keep: Literal["last", "best_dev"] = "last"  # added after the record (ADDED_KEYS)
 
     @model_validator(mode="after")
     def _layers(self):
@@ -231,9 +237,16 @@ class Params(_Strict):
         n_val = round(self.data.n_people * self.data.val_fraction)
         if n_val < 3 or self.data.n_people - n_val < 3:
             raise ValueError(f"data.val_fraction={self.data.val_fraction} leaves fewer than 3 people on one side of the split")
-        if self.train.batch_size > self.data.n_people - n_val:
+        n_dev = round((self.data.n_people - n_val) * self.data.dev_fraction)
+        if self.data.dev_fraction and (n_dev < 3 or self.data.n_people - n_val - n_dev < 3):
+            raise ValueError(f"data.dev_fraction={self.data.dev_fraction} leaves fewer than 3 people in the dev slice or "
+                             "in training")
+        if self.train.batch_size > self.data.n_people - n_val - n_dev:
             raise ValueError(f"train.batch_size={self.train.batch_size} is larger than the "
-                             f"{self.data.n_people - n_val} training people")
+                             f"{self.data.n_people - n_val - n_dev} training people")
+        if self.train.keep == "best_dev" and not (self.train.eval_every and n_dev):
+            raise ValueError("train.keep=best_dev needs train.eval_every (the checks) and data.dev_fraction > 0 (the dev "
+                             "slice it chooses on)")
         return self
 
     def to_dict(self) -> dict:
@@ -241,47 +254,30 @@ class Params(_Strict):
         return self.model_dump(mode="json")
 
     def data_params(self) -> dict:
-        """What a dataset and its reference rows depend on: the seed and the data section (references.json keeps it)."""
-        return {"seed": self.seed, "data": self.data.model_dump()}
+        """What a dataset and its reference rows depend on: the seed and the data section (references.json keeps it);
+        keys added after the record are left out at their earlier behaviour (ADDED_KEYS)."""
+        return without_added_keys({"seed": self.seed, "data": self.data.model_dump()})
 
     def hash(self) -> str:
-        """Short content hash of the params, stable across runs and machines."""
-        return params_hash(self.to_dict())
+        """Short content hash of the params, stable across runs and machines (ADDED_KEYS at their defaults left out,
+        so a committed run keeps its hash when a key is added)."""
+        return params_hash(without_added_keys(self.to_dict()))
 
 
-def encoder_limits(base_model: str) -> tuple[int, int, int] | None:
-    """(embedding width, max positions, layers) of a base model, read from its config without loading weights.
+# Keys added after runs were recorded, with the value that reproduces the earlier behaviour. At that value a key is
+# left out of the params hash and the dataset id, so the committed record stays valid; any other value counts.
+ADDED_KEYS = {("data", "dev_fraction"): 0.0, ("data", "train_phrasings"): None, ("data", "augment_views"): 0,
+              ("train", "keep"): "last", ("model", "dropout"): None}
 
-    'tiny' and 'bundled' are always known; a local folder with a config.json is read; anything else (a hub id
-    that is not on disk) is unknown here (None) and is checked when the model loads.
-    """
-    if base_model == "tiny":
-        from .models.encoder import TINY_CONFIG
 
-        return TINY_CONFIG["hidden_size"], TINY_CONFIG["max_position_embeddings"], TINY_CONFIG["num_hidden_layers"]
-    if base_model == "bundled":
-        try:
-            from .models.encoder import bundled_model_path
-
-            path = bundled_model_path() / "config.json"
-        except RuntimeError:
-            return None  # not installed: loading says so, with the install command
-    else:
-        path = Path(base_model) / "config.json"
-        if not path.is_file():
-            try:  # a hub id already in the local cache (nothing is downloaded)
-                from huggingface_hub import try_to_load_from_cache
-
-                cached = try_to_load_from_cache(base_model, "config.json")
-                path = Path(cached) if isinstance(cached, str) else path
-            except Exception:  # noqa: BLE001 - not an id the cache knows: unknown here
-                pass
-    try:
-        config = json.loads(path.read_text())
-        return (int(config["hidden_size"]), int(config["max_position_embeddings"]),
-                int(config.get("num_hidden_layers", 0)))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+def without_added_keys(d: dict) -> dict:
+    """A params dict (or its seed + data part) with the keys added after the record left out at their earlier
+    behaviour: the form hashes and dataset comparisons use."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
+    for (section, key), neutral in ADDED_KEYS.items():
+        if isinstance(out.get(section), dict) and out[section].get(key, neutral) == neutral:
+            out[section].pop(key, None)
+    return out
 
 
 def params_hash(d: dict) -> str:

@@ -18,6 +18,7 @@ from .embeddings import truncate_normalize
 from .invariance import cca_similarity, one_to_one_metrics, procrustes_similarity
 from .metrics import DIRECTIONS, both_ways
 from .run_metrics import metrics_from_embeddings, retrieval_metrics
+from .selection import dev_rule
 
 
 def reference_table(rows: list[dict]) -> pd.DataFrame:
@@ -49,11 +50,13 @@ def reference_rows(dataset: Dataset, params: Params, zero_shot_model=None, train
     val_texts = {d: [dataset.text(d, i) for i in ids] for d in DOMAINS}
     sims["tfidf"] = tfidf_similarity(val_texts["dating"], val_texts["hiring"], analyzer="char_wb").astype(np.float32)
     rows.append({**base, "condition": "tfidf", **from_similarity(torch.from_numpy(sims["tfidf"]), params)})
+    dev_ids = dataset.split.get("dev") or []  # with a dev slice the trained rows choose on it (smlib.selection)
+    dev_texts = {d: [dataset.text(d, i) for i in dev_ids] for d in DOMAINS} if dev_ids else None
     if trained:
         train_texts = {d: [dataset.text(d, i) for i in dataset.split["train"]] for d in DOMAINS}
         for flavour, (analyzer, ngrams) in TRAINED_TFIDF.items():
             rows.append(_trained_tfidf_row(flavour, analyzer, ngrams, train_texts, val_texts, params, base,
-                                           selection, sims))
+                                           selection, sims, dev_texts, dev_rule(dataset)))
     if zero_shot_model is not None:
         from .evaluation import embed_validation  # evaluation imports nothing of this module at load time
 
@@ -65,7 +68,9 @@ def reference_rows(dataset: Dataset, params: Params, zero_shot_model=None, train
         if trained:
             feats = {"val": {d: emb[d] for d in DOMAINS},
                      "train": {d: zero_shot_model.encode(train_texts[d], d).numpy() for d in DOMAINS}}
-            rows.append(_trained_row("frozen_probe", feats, params, base, selection, sims))
+            if dev_texts:
+                feats["dev"] = {d: zero_shot_model.encode(dev_texts[d], d).numpy() for d in DOMAINS}
+            rows.append(_trained_row("frozen_probe", feats, params, base, selection, sims, dev_rule(dataset)))
             rows += alignment_rows(feats, params, base, sims)
     ceiling = identifiability_ceiling(dataset.split_people("val"), params.data.variant)
     rows.append({**base, "condition": "ceiling", "prefix_d2h_top1": ceiling, "prefix_h2d_top1": ceiling,
@@ -91,26 +96,31 @@ def alignment_rows(feats: dict, params: Params, base: dict, sims: dict) -> list[
     return rows
 
 
-def _trained_row(name: str, feats: dict, params: Params, base: dict, selection: dict | None, sims: dict) -> dict:
-    """A PairMap chosen on held-out training people, scored on validation people like any condition."""
+def _trained_row(name: str, feats: dict, params: Params, base: dict, selection: dict | None, sims: dict,
+                 rule: str | None = None) -> dict:
+    """A PairMap chosen on held-out training people (or the dev slice), scored on validation people like any condition."""
     t0 = time.perf_counter()
+    dev = (feats["dev"]["dating"], feats["dev"]["hiring"]) if "dev" in feats else None
     model, chosen = select_pair_map(feats["train"]["dating"], feats["train"]["hiring"], out_dim=params.model.prefix_dim,
-                                    temperature=params.loss.temperature, seed=params.seed)
-    return _scored_map_row(name, model, feats["val"], {**chosen, "features": int(feats["train"]["dating"].shape[1])},
-                           t0, params, base, selection, sims)
+                                    temperature=params.loss.temperature, seed=params.seed, dev=dev)
+    chosen = {**chosen, "features": int(feats["train"]["dating"].shape[1])} | ({"rule": rule} if dev else {})
+    return _scored_map_row(name, model, feats["val"], chosen, t0, params, base, selection, sims)
 
 
 def _trained_tfidf_row(flavour: str, analyzer: str, ngrams: tuple[int, int], train_texts: dict, val_texts: dict,
-                       params: Params, base: dict, selection: dict | None, sims: dict) -> dict:
-    """tfidf_trained_<flavour>: vocabulary (min_df) and map chosen on held-out training people, no validation text."""
+                       params: Params, base: dict, selection: dict | None, sims: dict, dev_texts: dict | None = None,
+                       rule: str | None = None) -> dict:
+    """tfidf_trained_<flavour>: vocabulary (min_df) and map chosen on held-out training people (or the dev slice),
+    no validation text."""
     t0 = time.perf_counter()
     name = f"tfidf_trained_{flavour}"
+    dev = (dev_texts["dating"], dev_texts["hiring"]) if dev_texts else None
     vec, model, chosen = select_tfidf_map(train_texts["dating"], train_texts["hiring"], analyzer, ngrams,
                                           out_dim=params.model.prefix_dim, temperature=params.loss.temperature,
-                                          seed=params.seed)
+                                          seed=params.seed, dev_texts=dev)
     val = {d: vec.transform(val_texts[d]) for d in DOMAINS}
-    return _scored_map_row(name, model, val, {**chosen, "analyzer": analyzer, "ngram_range": list(ngrams)},
-                           t0, params, base, selection, sims)
+    chosen = {**chosen, "analyzer": analyzer, "ngram_range": list(ngrams)} | ({"rule": rule} if dev else {})
+    return _scored_map_row(name, model, val, chosen, t0, params, base, selection, sims)
 
 
 def _scored_map_row(name: str, model, val: dict, chosen: dict, t0: float, params: Params, base: dict,

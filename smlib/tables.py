@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import REPO_ROOT, is_sweep_run, ordered_variants, row_order
+from .config import REPO_ROOT, is_sweep_run, ordered_variants, row_order, without_added_keys
 from .metrics import seed_interval
 from .record import RunFolderError, iter_datasets, iter_runs
 from .run_metrics import add_derived, interval_metrics, summary_metrics
@@ -149,7 +149,8 @@ def collect_results(profile_dir: str | Path) -> pd.DataFrame:
         except (json.JSONDecodeError, KeyError, TypeError) as e:
             raise RunFolderError(f"{path} is corrupted ({e})") from None
         ref = datasets.get(path.parent.parent)
-        if ref is not None and "params" in r and {"seed": r["params"].get("seed"), "data": r["params"].get("data")} != ref:
+        trained_on = without_added_keys({"seed": r.get("params", {}).get("seed"), "data": r.get("params", {}).get("data")})
+        if ref is not None and "params" in r and trained_on != without_added_keys(ref):
             raise RunFolderError(f"{path} was trained on another dataset than {path.parent.parent / 'references.json'} "
                                  "describes (its data params or seed differ): one table would mix two datasets; "
                                  "rerun that dataset's runs into another --out")

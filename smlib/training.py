@@ -20,6 +20,7 @@ from .embeddings import truncate_normalize
 from .losses import CombinedLoss, StepEmbeddings, build_loss
 from .metrics import mean_both_ways, top1_both_ways
 from .models import SharedEmbeddingModel, build_model, save_checkpoint
+from .selection import KeepBest, dev_refs
 from .trunk_cache import DEFAULT_ROOT as DEFAULT_CACHE_ROOT
 from .trunk_cache import TrunkCache, load_or_build_cache
 
@@ -34,6 +35,7 @@ class TrainResult:
     seconds: float  # wall time of the whole call (cache load, steps, validation checks)
     cache_seconds: float = 0.0  # reading or building the trunk cache
     stopped_early: bool = False  # target_top1 reached or max_seconds spent before the planned steps
+    selection: dict | None = None  # the dev slice's rule, the kept step and every check (smlib.selection)
 
     def headline(self, checkpoint_dir=None) -> str:
         """One line: wall time, device and precision, trunk-cache time (and where the checkpoint went)."""
@@ -57,6 +59,11 @@ class TrainResult:
             best = checked.loc[checked["val_top1"].idxmax()]
             lines.append(f"validation prefix top-1: {checked['val_top1'].iloc[-1]:.3f} at the last check "
                          f"(best {best['val_top1']:.3f} at step {int(best['step'])})")
+        if self.selection and self.selection["best_dev_step"] is not None:
+            sel = self.selection
+            kept = f"kept: step {sel['kept_step']}" if sel["kept_step"] is not None else "kept: the last step"
+            lines.append(f"dev slice ({sel['rule']}): best top-1 {sel['best_dev_top1']:.3f} at step "
+                         f"{sel['best_dev_step']}; {kept}")
         return "\n".join(lines)
 
     def summary(self) -> dict:
@@ -64,7 +71,7 @@ class TrainResult:
         h = self.history
         return {"train_seconds": round(self.seconds, 2), "steps": len(h), "step_seconds": round(float(h["seconds"].sum()), 2),
                 "cache_seconds": round(self.cache_seconds, 2), "precision": self.model.precision,
-                "median_step_seconds": float(h["seconds"].median())}
+                "median_step_seconds": float(h["seconds"].median())} | ({"selection": self.selection} if self.selection else {})
 
     def save(self, out_dir: str | Path, figure=None) -> Path:
         """Write history.csv, train.json (timings, steps, precision) and, if given, the training-curves figure."""
@@ -217,8 +224,19 @@ def iter_batches(params, dataset: Dataset):
     cross = (_batches(dataset.cross_pairs["train"], tp.batch_size, loader_rng(params.seed, "cross"),
                       key=lambda pair: {pair[0]})
              if params.loss.cross_domain != "none" else None)
+    views = {d: dataset.augmented(d) for d in DOMAINS}
+    rng = loader_rng(params.seed, "views")
+
+    def told(domain: str, text_id: int) -> int:  # one of a training text's views, drawn anew at every use
+        options = views[domain].get(text_id)
+        return rng.choice(options) if options else text_id
+
     for domain in step_domains(params, dataset):
-        yield Batch(domain, next(triplets[domain]), next(cross) if cross is not None else None)
+        trip, pairs = next(triplets[domain]), next(cross) if cross is not None else None
+        if any(views.values()):
+            trip = [(told(domain, a), told(domain, p), told(domain, n), *rest) for a, p, n, *rest in trip]
+            pairs = pairs and [(told("dating", a), told("hiring", b), *rest) for a, b, *rest in pairs]
+        yield Batch(domain, trip, pairs)
 
 
 def param_groups(model: SharedEmbeddingModel, loss_fn: CombinedLoss, tp) -> list[dict]:
@@ -247,19 +265,28 @@ class Embedder:
 
 
 @torch.no_grad()
-def validation_top1(model: SharedEmbeddingModel, embedder: Embedder, dataset: Dataset) -> dict[str, float]:
-    """Prefix (identity-space) top-1 of validation people, dating->hiring and hiring->dating, and their mean."""
+def prefix_top1(model: SharedEmbeddingModel, embedder: Embedder, dating: list, hiring: list) -> tuple[float, float]:
+    """Prefix (identity-space) top-1 dating->hiring and hiring->dating of aligned (domain, text id) references."""
     was_training = model.training
     model.eval()
     try:
-        ids = dataset.split["val"]
-        pooled = embedder([("dating", i) for i in ids] + [("hiring", i) for i in ids])  # (2N, H)
+        pooled = embedder(dating + hiring)  # (2N, H)
         ident = truncate_normalize(model.identity_embedding(pooled).float())  # (2N, K)
-        sims = ident[: len(ids)] @ ident[len(ids):].T  # (N, N) dating x hiring
-        d2h, h2d = (t.mean().item() for t in top1_both_ways(sims))
+        sims = ident[: len(dating)] @ ident[len(dating):].T  # (N, N) dating x hiring
+        return tuple(t.mean().item() for t in top1_both_ways(sims))
     finally:
         model.train(was_training)
-    return {"val_top1_d2h": d2h, "val_top1_h2d": h2d, "val_top1": mean_both_ways(d2h, h2d)}
+
+
+def validation_top1(model: SharedEmbeddingModel, embedder: Embedder, dataset: Dataset) -> dict[str, float]:
+    """Prefix top-1 of validation people both ways and their mean (the oracle's view: the test people), plus the
+    dev slice's scores where there is one (smlib.selection: what a run may choose by)."""
+    ids = dataset.split["val"]
+    d2h, h2d = prefix_top1(model, embedder, [("dating", i) for i in ids], [("hiring", i) for i in ids])
+    row = {"val_top1_d2h": d2h, "val_top1_h2d": h2d, "val_top1": mean_both_ways(d2h, h2d)}
+    for name, (dating, hiring) in dev_refs(dataset).items():
+        row[name] = mean_both_ways(*prefix_top1(model, embedder, dating, hiring))
+    return row
 
 
 @dataclass
@@ -349,6 +376,7 @@ def train(params, dataset: Dataset, model: SharedEmbeddingModel | None = None, p
     history = []
     train_seconds, stopped_early = 0.0, False
     before = [p.detach().clone() for p in run.trainable]  # a run whose weights never move has learned nothing
+    keep = KeepBest(params, dataset, run.trainable)
     bar = tqdm(range(total), desc=f"train {params.condition}", file=sys.stdout, disable=not progress,
                mininterval=1.0 if sys.stdout.isatty() else 10.0, ascii=not sys.stdout.isatty())
     for step in bar:
@@ -373,6 +401,7 @@ def train(params, dataset: Dataset, model: SharedEmbeddingModel | None = None, p
             t1 = time.perf_counter()
             row |= validation_top1(model, embedder, dataset)
             row["eval_seconds"] = time.perf_counter() - t1
+            keep.update(step, row)
         history.append(row)
         if step % tp.log_every == 0 or step == total - 1:
             post = {"loss": f"{row['total']:.3f}", "lr": f"{row['lr']:.1e}"}
@@ -389,9 +418,10 @@ def train(params, dataset: Dataset, model: SharedEmbeddingModel | None = None, p
         raise TrainingDiverged(f"{params.condition}: no trainable weight changed in {len(history)} steps "
                                "(zero gradients or learning rates); nothing is recorded for this run")
     del before
+    keep.restore()
     model.eval()
     result = TrainResult(model, loss_fn, pd.DataFrame(history), time.perf_counter() - t_start, run.cache_seconds,
-                         stopped_early)
+                         stopped_early, keep.record())
     if checkpoint_dir is not None:
         save_checkpoint(model, loss_fn, params, checkpoint_dir,
                         training={**result.summary(), "device": str(model.device),

@@ -9,15 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
-from ..config import DOMAINS, Params, params_hash
+from ..config import DOMAINS, Params, params_hash, without_added_keys
 from .mining import DOMAIN_FLIP_TYPES, generate_hard_negative, mine_cross_domain_pairs, mine_triplets
 from .people import generate_people
 from .schema import PersonSchema
 from .scores import SCORE_FNS
-from .texts import render_dating_profile, render_hiring_resume
+from .texts import get_variant, render_dating_profile, render_hiring_resume
 
 RENDER = {"dating": render_dating_profile, "hiring": render_hiring_resume}
 DATA_FILES = ("people.jsonl", "texts.jsonl", "hard_negatives.jsonl", "triplets.jsonl", "cross_pairs.jsonl", "split.json")
+VIEWS_FILE = "views.jsonl"  # only where a dataset has views (augmented re-tellings, the dev slice's training wording)
+TRAINING_WORDING = "training_wording"  # the view of the dev slice written with the training wording
 
 
 class DatasetError(RuntimeError):
@@ -35,6 +37,9 @@ class Dataset:
     cross_pairs: dict[str, list]               # split -> [(i, i, [negative ids])]
     hard_negatives: list[dict] = field(default_factory=list)  # {text_id, source_id, flip, domain}
     manifest: dict = field(default_factory=dict)
+    # view name -> domain -> person id -> text id: "aug1".. (augmented re-tellings of training people's texts) and
+    # TRAINING_WORDING (the dev slice written with the training wording, where the dev slice has its own)
+    views: dict[str, dict[str, dict[int, int]]] = field(default_factory=dict)
 
     def text(self, domain: str, text_id: int) -> str:
         """The text of a person (or hard-negative clone) in one domain."""
@@ -53,9 +58,16 @@ class Dataset:
         return {d: [self.text(d, p.person_id) for p in self.people] for d in self.texts}
 
     def training_texts(self) -> list[str]:
-        """Every text that training can see: both domains, training people and hard-negative clones."""
-        val = set(self.split["val"])
-        return [t for dom in self.texts.values() for pid, t in dom.items() if pid not in val]
+        """Every text that training can see: both domains, training people, their clones and augmented views."""
+        unseen = set(self.split["val"]) | set(self.split.get("dev", ()))
+        unseen_views = {tid for name, doms in self.views.items() if not name.startswith("aug")
+                        for ids in doms.values() for tid in ids.values()}
+        return [t for dom in self.texts.values() for tid, t in dom.items() if tid not in unseen and tid not in unseen_views]
+
+    def augmented(self, domain: str) -> dict[int, list[int]]:
+        """Training person id -> the text ids training may use for that person's text in domain (itself first)."""
+        views = [v[domain] for name, v in sorted(self.views.items()) if name.startswith("aug")]
+        return {pid: [pid, *(v[pid] for v in views if pid in v)] for pid in self.split["train"]} if views else {}
 
     def examples(self, split: str = "val", n: int = 2) -> str:
         """The first n people of a split: their traits and both texts."""
@@ -77,15 +89,20 @@ def dataset_id(params: Params) -> str:
     return f"{params.data.variant}_seed{params.seed}_{params_hash(d)}"
 
 
-def split_people(people: list[PersonSchema], val_fraction: float, seed: int) -> dict[str, list[int]]:
-    """A seeded split by person: no one is in both."""
+def split_people(people: list[PersonSchema], val_fraction: float, seed: int,
+                 dev_fraction: float = 0.0) -> dict[str, list[int]]:
+    """A seeded split by person, no one in two parts: "val" (the test people), "train" and, with dev_fraction > 0,
+    "dev": that share of the training side, never trained on, on which settings are chosen (smlib.selection). The
+    dev slice depends only on the people, the seed and the two fractions, so one split serves every run."""
     ids = [p.person_id for p in people]
     random.Random(seed).shuffle(ids)
     n_val = round(len(ids) * val_fraction)
-    return {"train": sorted(ids[n_val:]), "val": sorted(ids[:n_val])}
+    n_dev = round((len(ids) - n_val) * dev_fraction)
+    split = {"train": sorted(ids[n_val + n_dev:]), "val": sorted(ids[:n_val])}
+    return split | ({"dev": sorted(ids[n_val:n_val + n_dev])} if n_dev else {})
 
 
-def _add_hard_negatives(triplets, people, domain, texts, hard_negatives, fraction, variant, seed, rng):
+def _add_hard_negatives(triplets, people, domain, texts, hard_negatives, fraction, variant, seed, rng, phrasings=None):
     """Replace the negative of round(fraction x n) triplets by an attribute-flipped clone of the positive.
 
     The clone reads almost like the positive but one attribute of this domain's flips is changed; it is
@@ -106,7 +123,7 @@ def _add_hard_negatives(triplets, people, domain, texts, hard_negatives, fractio
         anchor, positive = people[anchor_id], people[pos_id]
         for flip in rng.sample(DOMAIN_FLIP_TYPES[domain], len(DOMAIN_FLIP_TYPES[domain])):
             clone = generate_hard_negative(positive, flip, rng)
-            text = RENDER[domain](clone, variant=variant, seed=seed)
+            text = RENDER[domain](clone, variant=variant, seed=seed, phrasings=phrasings)
             if text != texts[domain][pos_id] and score(anchor, clone) < score(anchor, positive):
                 neg_id = len(people) + len(hard_negatives)
                 texts[domain][neg_id] = text
@@ -123,15 +140,17 @@ def build_dataset(params: Params) -> Dataset:
     d = params.data
     t0 = time.perf_counter()
     people = generate_people(d.n_people, params.seed)
-    split = split_people(people, d.val_fraction, params.seed)
-    val = set(split["val"])  # rendered after the split: the heldout variant writes validation people its own way
-    texts = {dom: {p.person_id: RENDER[dom](p, variant=d.variant, seed=params.seed, held_out=p.person_id in val)
+    split = split_people(people, d.val_fraction, params.seed, d.dev_fraction)
+    # rendered after the split: a variant may write validation people and the dev slice with wordings of their own
+    wording = {pid: w for w, part in (("test", "val"), ("dev", "dev")) for pid in split.get(part, ())}
+    texts = {dom: {p.person_id: RENDER[dom](p, variant=d.variant, seed=params.seed, phrasings=d.train_phrasings,
+                                            wording=wording.get(p.person_id, "train"))
                    for p in people} for dom in DOMAINS}
     rng = random.Random(params.seed + 1)
     hard_negatives: list[dict] = []
     triplets: dict[str, dict[str, list]] = {}
     cross_pairs = {}
-    counts = {"train": d.n_triplets, "val": d.n_val_triplets}
+    counts = {"train": d.n_triplets, "val": d.n_val_triplets, "dev": d.n_val_triplets}
     for s_i, (split_name, ids) in enumerate(split.items()):
         members = [people[i] for i in ids]
         triplets[split_name] = {}
@@ -140,9 +159,10 @@ def build_dataset(params: Params) -> Dataset:
                                   n_candidates=d.n_candidates)
             fraction = d.hard_negative_fraction if split_name == "train" else 0.0
             triplets[split_name][dom] = _add_hard_negatives(mined, people, dom, texts, hard_negatives, fraction,
-                                                            d.variant, params.seed, rng)
+                                                            d.variant, params.seed, rng, d.train_phrasings)
         n_pairs = d.n_cross_pairs if split_name == "train" else len(members)
         cross_pairs[split_name] = mine_cross_domain_pairs(members, n_pairs, seed=params.seed * 100 + 50 + s_i)
+    views = _add_views(people, split, texts, params)
     manifest = {
         "dataset_id": dataset_id(params),
         "params": data_params(params),
@@ -153,12 +173,33 @@ def build_dataset(params: Params) -> Dataset:
             **{f"{s}_triplets_{dom}": len(triplets[s][dom]) for s in triplets for dom in DOMAINS},
             **{f"{s}_hard_triplets_{dom}": sum(t[3] for t in triplets[s][dom]) for s in triplets for dom in DOMAINS},
             **{f"{s}_cross_pairs": len(cross_pairs[s]) for s in cross_pairs},
+            **({f"view_{name}_texts": sum(map(len, v.values())) for name, v in views.items()}),
         },
         "hard_negative_share": {  # realised share of training triplets whose negative is a flipped clone
             dom: round(sum(t[3] for t in triplets["train"][dom]) / max(1, len(triplets["train"][dom])), 4) for dom in DOMAINS
         },
     }
-    return Dataset(people, texts, split, triplets, cross_pairs, hard_negatives, manifest)
+    return Dataset(people, texts, split, triplets, cross_pairs, hard_negatives, manifest, views)
+
+
+def _add_views(people, split, texts, params) -> dict[str, dict[str, dict[int, int]]]:
+    """Extra texts under new ids after every other text: data.augment_views re-tellings of each training person's
+    texts, and the dev slice in the training wording where the variant gives the dev slice a wording of its own."""
+    d = params.data
+    views: dict[str, dict[str, dict[int, int]]] = {}
+    next_id = max(max(t) for t in texts.values()) + 1
+    wanted = [(f"aug{v}", split["train"], {"wording": "train", "view": v}) for v in range(1, d.augment_views + 1)]
+    if split.get("dev") and get_variant(d.variant).has_own_dev_wording():
+        wanted.append((TRAINING_WORDING, split["dev"], {"wording": "train"}))
+    for name, ids, how in wanted:
+        views[name] = {dom: {} for dom in DOMAINS}
+        for dom in DOMAINS:
+            for pid in ids:
+                texts[dom][next_id] = RENDER[dom](people[pid], variant=d.variant, seed=params.seed,
+                                                  phrasings=d.train_phrasings, **how)
+                views[name][dom][pid] = next_id
+                next_id += 1
+    return views
 
 
 def _jsonl(rows) -> str:
@@ -176,7 +217,9 @@ def _serialise(ds: Dataset) -> dict[str, str]:
         "cross_pairs.jsonl": _jsonl({"split": s, "anchor": a, "positive": p, "negatives": negs}
                                     for s in ds.cross_pairs for a, p, negs in ds.cross_pairs[s]),
         "split.json": json.dumps(ds.split, sort_keys=True),
-    }
+    } | ({VIEWS_FILE: _jsonl({"view": name, "domain": dom, "person_id": pid, "text_id": tid}
+                             for name in sorted(ds.views) for dom in DOMAINS
+                             for pid, tid in sorted(ds.views[name][dom].items()))} if ds.views else {})
 
 
 def _sha(text: str) -> str:
@@ -217,7 +260,7 @@ def read_dataset(folder: str | Path) -> Dataset:
         expected = manifest["files"]
     except (json.JSONDecodeError, KeyError) as e:
         raise DatasetError(f"{folder}/manifest.json is corrupted: {e}") from None
-    for name in DATA_FILES:
+    for name in DATA_FILES + ((VIEWS_FILE,) if VIEWS_FILE in expected else ()):
         path = folder / name
         if not path.is_file():
             raise DatasetError(f"{folder}: {name} is missing")
@@ -235,7 +278,10 @@ def read_dataset(folder: str | Path) -> Dataset:
     for r in _read_lines(folder, "cross_pairs.jsonl"):
         cross.setdefault(r["split"], []).append((r["anchor"], r["positive"], r["negatives"]))
     split = json.loads((folder / "split.json").read_text())
-    return Dataset(people, texts, split, triplets, cross, _read_lines(folder, "hard_negatives.jsonl"), manifest)
+    views: dict[str, dict[str, dict[int, int]]] = {}
+    for r in _read_lines(folder, VIEWS_FILE) if VIEWS_FILE in expected else ():
+        views.setdefault(r["view"], {dom: {} for dom in DOMAINS})[r["domain"]][r["person_id"]] = r["text_id"]
+    return Dataset(people, texts, split, triplets, cross, _read_lines(folder, "hard_negatives.jsonl"), manifest, views)
 
 
 def load_or_build(params: Params, root: str | Path) -> tuple[Dataset, Path]:
@@ -243,7 +289,7 @@ def load_or_build(params: Params, root: str | Path) -> tuple[Dataset, Path]:
     folder = Path(root) / dataset_id(params)
     if (folder / "manifest.json").exists():
         ds = read_dataset(folder)
-        if ds.manifest.get("params") != data_params(params):
+        if without_added_keys(ds.manifest.get("params") or {}) != data_params(params):
             raise DatasetError(f"{folder}: manifest params differ from the requested data params")
         return ds, folder
     write_dataset(build_dataset(params), folder)

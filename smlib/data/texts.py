@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from ..config import DOMAINS
 from .schema import BIG_FIVE, PersonSchema
+from .wording.dev import DEV_TEMPLATES, DEV_VOCAB
 from .wording.disjoint import DISJOINT_CAREER_GOALS, DISJOINT_EXPERIENCE_BANDS, DISJOINT_TEMPLATES, DISJOINT_VOCAB
 from .wording.heldout import HELDOUT_TEMPLATES, HELDOUT_VOCAB
 from .wording.verbatim import (
@@ -49,43 +50,60 @@ def big_five_level(score: float) -> str:
     return "mid"
 
 
+WORDINGS = ("train", "dev", "test")  # who a text is written for: training people, the dev slice, validation people
+
+
 @dataclass(frozen=True)
 class TextVariant:
     """How a person's two texts are written: a name, the attributes both texts reveal, and whether a study runs
-    it by default. Subclasses say which template writes a text and how (template_name, render)."""
+    it by default. Subclasses say which template writes a text and how (template_name, render).
+
+    wording: "train" (training people and their clones), "dev" (the dev slice, smlib.selection) or "test"
+    (validation people); phrasings: use only the first n training phrases per value; view: 0 is the text itself,
+    v > 0 an augmented re-telling of it (another draw of phrases and template, sentences in another order).
+    """
 
     name: str
     revealed: tuple[str, ...]
     default: bool = True  # in the default study (--variants)
 
-    def template_name(self, person: PersonSchema, domain: str, seed: int, held_out: bool) -> str:
+    def template_name(self, person: PersonSchema, domain: str, seed: int, wording: str = "train",
+                      phrasings: int | None = None, view: int = 0) -> str:
         raise NotImplementedError
 
-    def render(self, person: PersonSchema, domain: str, seed: int, held_out: bool) -> str:
+    def render(self, person: PersonSchema, domain: str, seed: int, wording: str = "train",
+               phrasings: int | None = None, view: int = 0) -> str:
         raise NotImplementedError
 
     def validation_only_phrases(self) -> set[str]:
         """Phrases only validation texts use (what the leakage checks look for in training texts)."""
         return set()
 
+    def has_own_dev_wording(self) -> bool:
+        """Whether the dev slice is written with a wording of its own (then it selects by leave-wording-out)."""
+        return False
+
 
 @dataclass(frozen=True)
 class VerbatimVariant(TextVariant):
     """The original's templates, rotated by person id, attributes copied word for word."""
 
-    def template_name(self, person, domain, seed, held_out):
+    def template_name(self, person, domain, seed, wording="train", phrasings=None, view=0):
         names = TEMPLATE_NAMES[domain]
-        return names[(person.person_id + VERBATIM_TEMPLATE_OFFSET[domain]) % len(names)]
+        return names[(person.person_id + VERBATIM_TEMPLATE_OFFSET[domain] + view) % len(names)]
 
-    def render(self, person, domain, seed, held_out):
-        return _fill(VERBATIM_TEMPLATES[domain][self.template_name(person, domain, seed, held_out)],
-                     _verbatim_fields(person, domain))
+    def render(self, person, domain, seed, wording="train", phrasings=None, view=0):
+        sentences = VERBATIM_TEMPLATES[domain][self.template_name(person, domain, seed, wording, phrasings, view)]
+        if view:
+            sentences = _reordered(sentences, random.Random(f"verbatim/{seed}/{person.person_id}/{domain}/{view}"))
+        return _fill(sentences, _verbatim_fields(person, domain))
 
 
 @dataclass(frozen=True)
 class WordingVariant(TextVariant):
     """Traits written with a vocabulary and templates of each domain's own, drawn from a random stream per
-    (stream, seed, person, domain); validation people get their own wording where `held_out_vocab` is given."""
+    (stream, seed, person, domain); the dev slice and validation people get their own wording where given
+    (dev_vocab, held_out_vocab), else the training wording."""
 
     vocab: dict | None = None  # [domain][attribute][value] -> phrases
     templates: dict | None = None  # [domain][template name] -> sentences
@@ -93,28 +111,55 @@ class WordingVariant(TextVariant):
     held_out_vocab: dict | None = None
     held_out_templates: dict | None = None
     held_out_stream: str = ""
+    dev_vocab: dict | None = None
+    dev_templates: dict | None = None
+    dev_stream: str = ""
 
-    def _wording(self, held_out: bool) -> tuple[dict, dict, str]:
-        if held_out and self.held_out_vocab is not None:
+    def _wording(self, wording: str, phrasings: int | None) -> tuple[dict, dict, str]:
+        if wording not in WORDINGS:
+            raise ValueError(f"unknown wording {wording!r}; expected one of {WORDINGS}")
+        if wording == "test" and self.held_out_vocab is not None:
             return self.held_out_vocab, self.held_out_templates, self.held_out_stream
-        return self.vocab, self.templates, self.stream
+        if wording == "dev" and self.dev_vocab is not None:
+            return self.dev_vocab, self.dev_templates, self.dev_stream
+        return _first_phrases(self.vocab, phrasings), self.templates, self.stream
 
-    def _rng(self, person, domain, seed, held_out) -> tuple[random.Random, dict, dict]:
-        vocab, templates, stream = self._wording(held_out)
-        return random.Random(f"{stream}/{seed}/{person.person_id}/{domain}"), vocab, templates
+    def _rng(self, person, domain, seed, wording, phrasings, view) -> tuple[random.Random, dict, dict]:
+        vocab, templates, stream = self._wording(wording, phrasings)
+        tail = f"/view{view}" if view else ""
+        return random.Random(f"{stream}/{seed}/{person.person_id}/{domain}{tail}"), vocab, templates
 
-    def template_name(self, person, domain, seed, held_out):
-        rng, _, templates = self._rng(person, domain, seed, held_out)
+    def template_name(self, person, domain, seed, wording="train", phrasings=None, view=0):
+        rng, _, templates = self._rng(person, domain, seed, wording, phrasings, view)
         return rng.choice(tuple(templates[domain]))
 
-    def render(self, person, domain, seed, held_out):
-        rng, vocab, templates = self._rng(person, domain, seed, held_out)
-        name = rng.choice(tuple(templates[domain]))
-        return _fill(templates[domain][name], _disjoint_fields(person, domain, rng, vocab))
+    def render(self, person, domain, seed, wording="train", phrasings=None, view=0):
+        rng, vocab, templates = self._rng(person, domain, seed, wording, phrasings, view)
+        sentences = templates[domain][rng.choice(tuple(templates[domain]))]
+        fields = _disjoint_fields(person, domain, rng, vocab)
+        return _fill(_reordered(sentences, rng) if view else sentences, fields)
 
     def validation_only_phrases(self) -> set[str]:
         vocab = self.held_out_vocab or {}
         return {ph for dom in vocab.values() for attr in dom.values() for phrases in attr.values() for ph in phrases}
+
+    def has_own_dev_wording(self) -> bool:
+        return self.dev_vocab is not None
+
+
+def _first_phrases(vocab: dict, n: int | None) -> dict:
+    """vocab with only the first n phrases of each value (all of them for None)."""
+    if n is None:
+        return vocab
+    return {dom: {attr: {value: phrases[:n] for value, phrases in values.items()} for attr, values in attrs.items()}
+            for dom, attrs in vocab.items()}
+
+
+def _reordered(sentences: tuple[str, ...], rng: random.Random) -> tuple[str, ...]:
+    """The template's sentences in another order, the opening one kept first (an augmented view)."""
+    rest = list(sentences[1:])
+    rng.shuffle(rest)
+    return (sentences[0], *rest)
 
 
 _VARIANTS: dict[str, TextVariant] = {}  # name -> variant, in the study's order
@@ -147,9 +192,11 @@ register_variant(VerbatimVariant("verbatim", (*BIG_FIVE_LEVEL_ATTRIBUTES, "core_
 register_variant(WordingVariant("disjoint", SHARED_TRAITS, vocab=DISJOINT_VOCAB, templates=DISJOINT_TEMPLATES,
                                 stream="disjoint"))
 # heldout's training texts draw exactly what disjoint's do; its validation texts draw from a stream of their own
+# and its dev slice is written with a third wording (smlib.data.wording.dev), so settings are chosen leaving it out
 register_variant(WordingVariant("heldout", SHARED_TRAITS, default=False, vocab=DISJOINT_VOCAB,
                                 templates=DISJOINT_TEMPLATES, stream="disjoint", held_out_vocab=HELDOUT_VOCAB,
-                                held_out_templates=HELDOUT_TEMPLATES, held_out_stream="heldout"))
+                                held_out_templates=HELDOUT_TEMPLATES, held_out_stream="heldout",
+                                dev_vocab=DEV_VOCAB, dev_templates=DEV_TEMPLATES, dev_stream="dev"))
 
 
 def __getattr__(name: str):
@@ -177,15 +224,21 @@ def _check_domain(domain: str) -> None:
         raise ValueError(f"unknown domain {domain!r}; expected one of {DOMAINS}")
 
 
+def _wording_of(held_out: bool, wording: str | None) -> str:
+    return wording or ("test" if held_out else "train")
+
+
 def template_name(person: PersonSchema, domain: str, variant: str = "verbatim", seed: int = 0,
-                  held_out: bool = False) -> str:
+                  held_out: bool = False, *, wording: str | None = None, phrasings: int | None = None,
+                  view: int = 0) -> str:
     """The name of the template that renders this person's text in domain under variant.
 
-    held_out: the person is a validation person (only a variant with validation wording writes them differently).
+    held_out: the person is a validation person (only a variant with validation wording writes them differently);
+    wording ("train", "dev", "test"), phrasings and view as in TextVariant.
     """
     v = get_variant(variant)
     _check_domain(domain)
-    return v.template_name(person, domain, seed, held_out)
+    return v.template_name(person, domain, seed, _wording_of(held_out, wording), phrasings, view)
 
 
 def _join(items: list[str]) -> str:
@@ -259,14 +312,18 @@ def _fill(sentences: tuple[str, ...], fields: dict[str, str]) -> str:
     return " ".join(k[0].upper() + k[1:] for k in kept)
 
 
-def render_dating_profile(person: PersonSchema, variant: str = "verbatim", seed: int = 0, held_out: bool = False) -> str:
-    """The person's dating profile in the given text variant (held_out: a validation person)."""
-    return get_variant(variant).render(person, "dating", seed, held_out)
+def render_dating_profile(person: PersonSchema, variant: str = "verbatim", seed: int = 0, held_out: bool = False, *,
+                          wording: str | None = None, phrasings: int | None = None, view: int = 0) -> str:
+    """The person's dating profile in the given text variant (held_out: a validation person; wording, phrasings and
+    view as in TextVariant)."""
+    return get_variant(variant).render(person, "dating", seed, _wording_of(held_out, wording), phrasings, view)
 
 
-def render_hiring_resume(person: PersonSchema, variant: str = "verbatim", seed: int = 0, held_out: bool = False) -> str:
-    """The person's hiring résumé in the given text variant (held_out: a validation person)."""
-    return get_variant(variant).render(person, "hiring", seed, held_out)
+def render_hiring_resume(person: PersonSchema, variant: str = "verbatim", seed: int = 0, held_out: bool = False, *,
+                          wording: str | None = None, phrasings: int | None = None, view: int = 0) -> str:
+    """The person's hiring résumé in the given text variant (held_out: a validation person; wording, phrasings and
+    view as in TextVariant)."""
+    return get_variant(variant).render(person, "hiring", seed, _wording_of(held_out, wording), phrasings, view)
 
 
 def heldout_phrases() -> set[str]:

@@ -316,6 +316,10 @@ def build_model(params) -> SharedEmbeddingModel:
     """The model for a condition, on the device the params ask for."""
     m = params.model
     transformer, tokenizer = load_encoder(m.base_model, params.seed)
+    if m.dropout is not None:  # every dropout of the encoder (the trainable blocks' is what it changes)
+        for module in transformer.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = m.dropout
     device = pick_device(params.train.device)
     common = dict(max_length=m.max_length, encode_chunk=params.train.encode_chunk,
                   precision=resolve_precision(params.train.precision, device),

@@ -29,9 +29,13 @@ def training_curves(history: pd.DataFrame) -> Figure:
     ax = axes[0, 1]
     if "val_top1" in history.columns and history["val_top1"].notna().any():
         checked = history[history["val_top1"].notna()]
+        dev = "dev_top1" in checked.columns  # then the test people's curve is the oracle's: shown, never chosen by
         for col, label, style in (("val_top1_d2h", "dating -> hiring", ":"), ("val_top1_h2d", "hiring -> dating", "--"),
-                                  ("val_top1", "mean", "-")):
-            ax.plot(checked["step"], checked[col], style, marker="o", markersize=3, label=label)
+                                  ("val_top1", "mean" + (" (test people: oracle)" if dev else ""), "-"),
+                                  ("dev_top1", "dev slice (its rule chooses)", "-"),
+                                  ("dev_top1_training_wording", "dev slice, training wording", "-.")):
+            if col in checked.columns:
+                ax.plot(checked["step"], checked[col], style, marker="o", markersize=3, label=label)
         if "domain_accuracy" in history.columns:
             ax.plot(history["step"], _rolling(history["domain_accuracy"]), color="tab:red", alpha=0.7,
                     label="domain classifier acc. (batch)")

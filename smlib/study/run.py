@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import REFERENCE_ROWS, ParamsError
+from ..config import REFERENCE_ROWS, ParamsError, without_added_keys
 from ..config import variants as registered_variants
 from ..record import (
     RUN_NOTEBOOKS,
@@ -275,7 +275,7 @@ def references_missing(ddir: Path, data_params: dict | None = None) -> list[str]
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise RunFolderError(f"{path} is corrupted ({e}); move it away to rebuild the reference rows") from None
     stale = [r for r in REFERENCE_ROWS if r not in have]
-    if data_params is not None and saved.get("data_params") != data_params:
+    if data_params is not None and without_added_keys(saved.get("data_params") or {}) != without_added_keys(data_params):
         stale.append("other data params")
     if notebook_problem(Path(ddir) / "01_data.ipynb"):
         stale.append("01_data.ipynb")
