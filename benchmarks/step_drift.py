@@ -34,7 +34,7 @@ def main() -> int:
     t0 = time.perf_counter()
     result = train(params, dataset, progress=False, cache_root="cache")
     s = result.history["seconds"].tolist()
-    print(f"machine: {cpu_model()}; flags {' '.join(cpu_flags())}; precision {result.model.precision}")
+    print(f"machine: {cpu_model()}; flags {cpu_flags()}; precision {result.model.precision}")
     print(f"train(): {len(s)} steps in {time.perf_counter() - t0:.1f} s (cache {result.cache_seconds:.1f} s)")
     for b in range(0, len(s), args.block):
         print(f"  steps {b:>4}-{min(b + args.block, len(s)) - 1:>4}: median {statistics.median(s[b:b + args.block]):.3f} s")
