@@ -54,9 +54,23 @@ def _stored(store: Path, name: str, conditions: dict) -> dict[float, dict]:
             saved = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise ValueError(f"{path}: a stored time-to-accuracy try that does not read back ({e}); move it away") from None
-        if saved.get("conditions") == conditions and saved.get("row", {}).get("setting") == name:
+        if _applies(saved.get("conditions") or {}, conditions, saved.get("row") or {}) and \
+                saved.get("row", {}).get("setting") == name:
             found[float(saved["row"]["lr"])] = saved["row"]
     return found
+
+
+def _applies(saved: dict, wanted: dict, row: dict) -> bool:
+    """Whether a stored try answers a try under `wanted`: the same target, checks, warm-up and params, and a cap
+    that would not have changed it: it reached the target within the wanted cap, or it never reached it and ran
+    at least as long as the wanted cap allows (its own cap, or its schedule ended first)."""
+    if {k: v for k, v in saved.items() if k != "cap_seconds"} != {k: v for k, v in wanted.items() if k != "cap_seconds"}:
+        return False
+    cap, own_cap = wanted.get("cap_seconds"), saved.get("cap_seconds")
+    if row.get("reached"):
+        return row.get("seconds") is not None and row["seconds"] <= cap
+    ran = row.get("train_seconds_run", 0.0)
+    return own_cap is not None and (own_cap >= cap or ran < own_cap <= cap)
 
 
 def time_to_accuracy(step_table: dict, target: float = 0.8, cap_seconds: float = 600.0, eval_every: int = 10,
@@ -67,8 +81,9 @@ def time_to_accuracy(step_table: dict, target: float = 0.8, cap_seconds: float =
 
     Every try plans the same schedule (the profile's epochs; short warm-up, then cosine), so a setting's
     seconds to the target do not depend on how many steps the cap would have allowed it. With store, each try
-    is written there and a stored try made under the same conditions (target, cap, checks, warm-up, params
-    overrides) is read instead of rerun; run_missing False only reads (a setting with no stored try is left out).
+    is written there and a stored try made under the same conditions (target, checks, warm-up, params overrides,
+    and a cap that would not have changed it: _applies) is read instead of rerun; run_missing False only reads (a
+    setting with no stored try is left out).
     """
     from .bench import SMLIB_SETTINGS
 

@@ -58,6 +58,18 @@ def test_time_to_accuracy_tries_are_stored_and_reused(tmp_path, monkeypatch):
     other = tta.time_to_accuracy(step_table, lr_sweep={"smlib all": (), "smlib top1": ()}, run_missing=False,
                                  **{**kw, "target": 0.5})  # other conditions: nothing stored applies
     assert other["rows"] == []
+    # a try that reached the target within a shorter cap answers a longer one; one that never reached it only
+    # answers a cap no longer than what it ran (its own cap, or the end of its schedule before that cap)
+    reached = {"reached": True, "seconds": 180.0}
+    short = {"target": 0.8, "cap_seconds": 600.0, "eval_every": 10, "warmup_fraction": 0.02, "overrides": {}}
+    assert tta._applies(short, {**short, "cap_seconds": 3600.0}, reached)
+    assert not tta._applies(short, {**short, "cap_seconds": 100.0}, reached)
+    assert not tta._applies(short, {**short, "cap_seconds": 3600.0, "target": 0.9}, reached)
+    capped = {"reached": False, "train_seconds_run": 600.0}
+    assert tta._applies(short, {**short, "cap_seconds": 300.0}, capped)
+    assert not tta._applies(short, {**short, "cap_seconds": 3600.0}, capped)
+    ended = {"reached": False, "train_seconds_run": 379.0}  # its schedule ended before its 600 s cap
+    assert tta._applies(short, {**short, "cap_seconds": 3600.0}, ended)
     assert tta.speedup_over_full({"setting": "smlib top1", "reached": True, "seconds": 10.0, "cache_s": 2.0},
                                  {"reached": False, "train_seconds_run": 3600.0}, 3600) == ">x300.0"
 
