@@ -225,6 +225,7 @@ def iter_batches(params, dataset: Dataset):
                       key=lambda pair: {pair[0]})
              if params.loss.cross_domain != "none" else None)
     views = {d: dataset.augmented(d) for d in DOMAINS}
+    augmented = any(views.values())  # once, not per step
     rng = loader_rng(params.seed, "views")
 
     def told(domain: str, text_id: int) -> int:  # one of a training text's views, drawn anew at every use
@@ -233,7 +234,7 @@ def iter_batches(params, dataset: Dataset):
 
     for domain in step_domains(params, dataset):
         trip, pairs = next(triplets[domain]), next(cross) if cross is not None else None
-        if any(views.values()):
+        if augmented:
             trip = [(told(domain, a), told(domain, p), told(domain, n), *rest) for a, p, n, *rest in trip]
             pairs = pairs and [(told("dating", a), told("hiring", b), *rest) for a, b, *rest in pairs]
         yield Batch(domain, trip, pairs)
