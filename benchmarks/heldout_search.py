@@ -1,6 +1,7 @@
 """The recipe search for ``heldout`` (wording never seen in training), chosen by the leave-wording-out rule.
 
 Run:  .venv/bin/python benchmarks/heldout_search.py [--only a,b] [--seed 42] [--store benchmarks/heldout_search]
+      .venv/bin/python benchmarks/heldout_search.py --only a,b --phrasings   (then the chosen one's phrasings points)
       .venv/bin/python benchmarks/heldout_search.py --table-only      (the table and figure from what is stored)
 
 Every setting trains v3_contrastive on ``heldout`` (quick profile) with a dev slice of 15% of the training people
@@ -11,10 +12,12 @@ setting is stored; a rerun skips stored settings, so the search resumes across s
 The table gives, per setting: trainable layers, lr, steps, augmentation, wall seconds of training, the kept step,
 dev top-1 in the dev wording (**the rule's score: the only one that chooses**), dev top-1 in the training wording
 (what training-wording validation would have chosen by), and the test people's top-1 (heldout wording) at the kept
-step: the oracle, printed for the reader and never used to choose. Budget: twice the wall seconds of the
-``disjoint_recipe`` setting (the profile's disjoint recipe, measured here in the same search); a setting over it
-is marked and cannot be chosen. The phrasings figure shows dev and test top-1 of the chosen recipe against the
-number of training phrasings per trait value (train_phrasings 1, 2, all 3).
+step: the oracle, printed for the reader and never used to choose. Budget: twice the seconds of steps and checks
+of the ``disjoint_recipe`` setting (the profile's disjoint recipe, measured here in the same search); a setting over
+it is marked and cannot be chosen. The trunk cache is left out of the budget and shown in its own column: it is
+built once per dataset and shared by every condition of a study (augmented views make it larger). The phrasings
+figure shows dev and test top-1 of the chosen recipe against the number of training phrasings per trait value
+(train_phrasings 1, 2, all 3).
 """
 from __future__ import annotations
 
@@ -35,18 +38,21 @@ from smlib.training import train  # noqa: E402
 BASE = {"data.variant": "heldout", "data.dev_fraction": 0.15, "train.keep": "best_dev", "train.eval_every": 25,
         "train.epochs": 100}
 # name -> overrides on BASE (the quick profile's top-1 recipe: 1 trainable layer, batch 32, warm-up 5%)
+# 600 steps for top-1 settings: 1.71x the reference's 350, below the 2x budget with room for the step's drift
+# (700 steps with two views measured 706 s of steps and checks against a 673 s budget: kept in the table as a row
+# over budget, not a candidate).
 SETTINGS = {  # in the order they run: the reference recipe first (it sets the budget), then the likeliest
     "disjoint_recipe": {"train.lr": 2e-3, "train.max_steps": 350},
     "top1_lr2e-3_700_aug2": {"train.lr": 2e-3, "train.max_steps": 700, "data.augment_views": 2},
-    "top1_lr2e-3_700": {"train.lr": 2e-3, "train.max_steps": 700},
-    "top1_lr1e-3_700_aug2": {"train.lr": 1e-3, "train.max_steps": 700, "data.augment_views": 2},
+    "top1_lr2e-3_600_aug2": {"train.lr": 2e-3, "train.max_steps": 600, "data.augment_views": 2},
+    "top1_lr1e-3_600_aug2": {"train.lr": 1e-3, "train.max_steps": 600, "data.augment_views": 2},
     "top2_lr3e-4_350_aug2": {"train.trainable_layers": 2, "train.lr": 3e-4, "train.max_steps": 350,
                              "data.augment_views": 2},
-    "top1_lr2e-3_700_aug2_drop0.3": {"train.lr": 2e-3, "train.max_steps": 700, "data.augment_views": 2,
+    "top1_lr2e-3_600": {"train.lr": 2e-3, "train.max_steps": 600},
+    "top1_lr2e-3_600_aug2_drop0.3": {"train.lr": 2e-3, "train.max_steps": 600, "data.augment_views": 2,
                                      "model.dropout": 0.3},
-    "top1_lr2e-3_700_aug2_wd0.1": {"train.lr": 2e-3, "train.max_steps": 700, "data.augment_views": 2,
+    "top1_lr2e-3_600_aug2_wd0.1": {"train.lr": 2e-3, "train.max_steps": 600, "data.augment_views": 2,
                                    "train.weight_decay": 0.1},
-    "top1_lr1e-3_700": {"train.lr": 1e-3, "train.max_steps": 700},
     "top2_lr3e-4_350": {"train.trainable_layers": 2, "train.lr": 3e-4, "train.max_steps": 350},
     "top2_lr6e-4_350_aug2": {"train.trainable_layers": 2, "train.lr": 6e-4, "train.max_steps": 350,
                              "data.augment_views": 2},
@@ -83,12 +89,17 @@ def run_setting(name: str, overrides: dict, seed: int, store: Path) -> dict:
            "dev_top1_training_wording": kept.get("dev_top1_training_wording"),
            "best_training_wording": max(c.get("dev_top1_training_wording", -1) for c in sel["checks"]),
            "oracle_val_top1": kept["val_top1"], "checks": sel["checks"], "precision": result.model.precision,
-           "cpu": cpu_model(), "cpu_flags": " ".join(cpu_flags())}
+           "cpu": cpu_model(), "cpu_flags": cpu_flags()}
     store.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(row, indent=2))
     tmp.replace(path)
     return row
+
+
+def step_seconds(row: dict) -> float:
+    """What the budget counts: the training call's seconds without reading or building the trunk cache."""
+    return row["train_seconds"] - row["cache_seconds"]
 
 
 def stored_rows(store: Path) -> list[dict]:
@@ -99,7 +110,7 @@ def choose(rows: list[dict], budget: float | None) -> dict | None:
     """The leave-wording-out choice: the best dev-wording top-1 among settings within the budget (phrasings
     points excluded: they are a figure, not candidates); the first in SETTINGS order on ties."""
     order = list(SETTINGS)
-    candidates = [r for r in rows if r["setting"] in SETTINGS and (budget is None or r["train_seconds"] <= budget)]
+    candidates = [r for r in rows if r["setting"] in SETTINGS and (budget is None or step_seconds(r) <= budget)]
     candidates.sort(key=lambda r: (-r["dev_top1"], order.index(r["setting"])))
     return candidates[0] if candidates else None
 
@@ -110,15 +121,18 @@ def table(rows: list[dict], budget: float | None) -> str:
                 default=None)
     lines = [f"heldout recipe search (v3_contrastive, quick profile, seed {rows[0]['seed'] if rows else '-'}); "
              f"rule: leave-wording-out (dev slice in the dev wording) chooses; oracle = test people, never chooses",
-             f"budget: {budget:.0f} s of training (2 x disjoint_recipe)" if budget else "budget: disjoint_recipe not run yet",
-             f"{'setting':<28} {'layers':>6} {'lr':>7} {'steps':>5} {'aug':>3} {'phr':>3} {'train s':>8} {'kept':>5} "
+             (f"budget: {budget:.0f} s of steps and checks (2 x disjoint_recipe; trunk cache apart)" if budget
+              else "budget: disjoint_recipe not run yet"),
+             f"{'setting':<28} {'layers':>6} {'lr':>7} {'steps':>5} {'aug':>3} {'phr':>3} {'step s':>7} {'cache s':>7} "
+             f"{'kept':>5} "
              f"{'dev(dev w.)':>11} {'dev(train w.)':>13} {'oracle test':>11}"]
     for r in rows:
         mark = " <- chosen" if r is chosen else ""
-        mark += " (over budget)" if budget and r["train_seconds"] > budget else ""
+        mark += " (over budget)" if budget and step_seconds(r) > budget else ""
         mark += " <- training-wording rule's pick" if r is by_tw else ""
         lines.append(f"{r['setting']:<28} {str(r['layers']):>6} {r['lr']:>7.0e} {r['steps']:>5} {r['augment_views']:>3} "
-                     f"{str(r['train_phrasings'] or 'all'):>3} {r['train_seconds']:>8.0f} {r['kept_step']:>5} "
+                     f"{str(r['train_phrasings'] or 'all'):>3} {step_seconds(r):>7.0f} {r['cache_seconds']:>7.0f} "
+                     f"{r['kept_step']:>5} "
                      f"{r['dev_top1']:>11.3f} {r['dev_top1_training_wording'] or float('nan'):>13.3f} "
                      f"{r['oracle_val_top1']:>11.3f}{mark}")
     if rows:
@@ -150,6 +164,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--store", type=Path, default=ROOT / "benchmarks" / "heldout_search")
     ap.add_argument("--table-only", action="store_true")
+    ap.add_argument("--phrasings", action="store_true",
+                    help="with --only: also train the phrasings points of the setting chosen among those stored")
     args = ap.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(SETTINGS)
     unknown = [n for n in names if n not in SETTINGS]
@@ -160,9 +176,9 @@ def main(argv=None) -> int:
             run_setting(name, SETTINGS[name], args.seed, args.store)
     rows = [r for r in stored_rows(args.store) if r["seed"] == args.seed]
     base = next((r for r in rows if r["setting"] == "disjoint_recipe"), None)
-    budget = 2 * base["train_seconds"] if base else None
+    budget = 2 * step_seconds(base) if base else None
     chosen = choose(rows, budget)
-    if chosen and not args.table_only and not args.only:
+    if chosen and not args.table_only and (args.phrasings or not args.only):
         for n in PHRASINGS:
             over = {**chosen["overrides"], "data.train_phrasings": n}
             rows.append(run_setting(f"{chosen['setting']}_phrasings{n}", over, args.seed, args.store))
