@@ -92,3 +92,39 @@ def test_study_phases_reads_a_committed_record(capsys):
     out = capsys.readouterr().out
     assert "outside notebooks" in out and f"{total + 10:.1f}" in out
     assert phases.main([str(root / "runs" / "no-such-profile")]) == 2
+
+
+def _heldout_search():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "heldout_search.py"
+    spec = importlib.util.spec_from_file_location("heldout_search", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_heldout_search_chooses_by_the_dev_wording_within_the_budget():
+    """The search's choice: best dev-wording top-1 among settings whose steps and checks fit the budget; the
+    oracle (test people) and the training-wording score never choose; phrasings points are not candidates."""
+    hs = _heldout_search()
+    names = list(hs.SETTINGS)
+
+    def row(name, dev, oracle=0.0, tw=0.0, train=100.0, cache=10.0):
+        return {"setting": name, "dev_top1": dev, "oracle_val_top1": oracle, "dev_top1_training_wording": tw,
+                "train_seconds": train, "cache_seconds": cache, "seed": 42, "layers": 1, "lr": 1e-3, "steps": 10,
+                "augment_views": 0, "train_phrasings": None, "kept_step": 9, "cpu": "cpu", "cpu_flags": "avx2",
+                "precision": "bf16"}
+
+    rows = [row(names[0], 0.05, oracle=0.9, tw=0.9), row(names[1], 0.20, train=500.0, cache=300.0),
+            row(names[2], 0.10), row(f"{names[2]}_phrasings1", 0.50)]
+    # names[1] costs 200 s of steps and checks: within a 200 s budget (its 300 s of cache do not count), not 199
+    assert hs.choose(rows, 200.0)["setting"] == names[1]
+    assert hs.choose(rows, 199.0)["setting"] == names[2]
+    assert hs.choose(rows, 50.0) is None
+    # ties go to the first in SETTINGS order, whatever the stored order
+    tied = [row(names[3], 0.1), row(names[2], 0.1)]
+    assert hs.choose(tied, None)["setting"] == names[2]
+    text = hs.table(rows, 199.0)
+    assert "over budget" in text.splitlines()[4] and "<- chosen" in text.splitlines()[5]
