@@ -115,10 +115,20 @@ def choose(rows: list[dict], budget: float | None) -> dict | None:
     return candidates[0] if candidates else None
 
 
+def training_wording_pick(rows: list[dict], budget: float | None) -> tuple[dict, dict] | None:
+    """What training-wording validation would choose among the same candidates: the (setting, check) with the
+    best dev top-1 in the training wording (the first in SETTINGS order, then the earliest check, on ties)."""
+    order = list(SETTINGS)
+    picks = [(r, c) for r in rows if r["setting"] in SETTINGS and (budget is None or step_seconds(r) <= budget)
+             for c in r.get("checks", []) if c.get("dev_top1_training_wording") is not None]
+    if not picks:
+        return None
+    return min(picks, key=lambda rc: (-rc[1]["dev_top1_training_wording"], order.index(rc[0]["setting"]), rc[1]["step"]))
+
+
 def table(rows: list[dict], budget: float | None) -> str:
     chosen = choose(rows, budget)
-    by_tw = max((r for r in rows if r["setting"] in SETTINGS), key=lambda r: r["dev_top1_training_wording"] or -1,
-                default=None)
+    by_tw = training_wording_pick(rows, budget)
     lines = [f"heldout recipe search (v3_contrastive, quick profile, seed {rows[0]['seed'] if rows else '-'}); "
              f"rule: leave-wording-out (dev slice in the dev wording) chooses; oracle = test people, never chooses",
              (f"budget: {budget:.0f} s of steps and checks (2 x disjoint_recipe; trunk cache apart)" if budget
@@ -129,12 +139,20 @@ def table(rows: list[dict], budget: float | None) -> str:
     for r in rows:
         mark = " <- chosen" if r is chosen else ""
         mark += " (over budget)" if budget and step_seconds(r) > budget else ""
-        mark += " <- training-wording rule's pick" if r is by_tw else ""
+        mark += " <- training-wording rule's pick" if by_tw and r is by_tw[0] else ""
         lines.append(f"{r['setting']:<28} {str(r['layers']):>6} {r['lr']:>7.0e} {r['steps']:>5} {r['augment_views']:>3} "
                      f"{str(r['train_phrasings'] or 'all'):>3} {step_seconds(r):>7.0f} {r['cache_seconds']:>7.0f} "
                      f"{r['kept_step']:>5} "
                      f"{r['dev_top1']:>11.3f} {r['dev_top1_training_wording'] or float('nan'):>13.3f} "
                      f"{r['oracle_val_top1']:>11.3f}{mark}")
+    if chosen:
+        lines.append(f"leave-wording-out keeps {chosen['setting']} at step {chosen['kept_step']}: test top-1 "
+                     f"{chosen['oracle_val_top1']:.3f} (the oracle column, read after the choice)")
+    if by_tw:
+        r, check = by_tw
+        lines.append(f"training-wording validation would keep {r['setting']} at step {check['step']} (dev top-1 in "
+                     f"the training wording {check['dev_top1_training_wording']:.3f}): test top-1 there "
+                     f"{check['val_top1']:.3f}")
     if rows:
         lines.append(f"machine: {rows[0]['cpu']}; flags {rows[0]['cpu_flags']}; precision {rows[0]['precision']}")
     return "\n".join(lines)
