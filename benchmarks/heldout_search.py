@@ -132,6 +132,22 @@ def training_wording_pick(rows: list[dict], budget: float | None) -> tuple[dict,
     return min(picks, key=lambda rc: (-rc[1]["dev_top1_training_wording"], order.index(rc[0]["setting"]), rc[1]["step"]))
 
 
+def rule_agreement(rows: list[dict], after_step: int = 50) -> list[str]:
+    """How well each rule's score tracks the test people's top-1 over every stored check after `after_step` (the
+    first checks, near chance for every score, would make any two scores agree): Spearman rank correlations."""
+    from scipy.stats import spearmanr
+
+    checks = [c for r in rows for c in r.get("checks", []) if c["step"] >= after_step
+              and c.get("dev_top1_training_wording") is not None]
+    if len(checks) < 3:
+        return []
+    test = [c["val_top1"] for c in checks]
+    rho = {name: spearmanr([c[key] for c in checks], test).statistic
+           for name, key in (("dev wording", "dev_top1"), ("training wording", "dev_top1_training_wording"))}
+    return [f"over the {len(checks)} stored checks after step {after_step}: Spearman rho with test top-1 of "
+            + ", ".join(f"dev top-1 in the {k} {v:+.2f}" for k, v in rho.items())]
+
+
 def table(rows: list[dict], budget: float | None) -> str:
     chosen = choose(rows, budget)
     by_tw = training_wording_pick(rows, budget)
@@ -159,6 +175,7 @@ def table(rows: list[dict], budget: float | None) -> str:
         lines.append(f"training-wording validation would keep {r['setting']} at step {check['step']} (dev top-1 in "
                      f"the training wording {check['dev_top1_training_wording']:.3f}): test top-1 there "
                      f"{check['val_top1']:.3f}")
+    lines += rule_agreement(rows)
     if rows:
         lines.append(f"machine: {rows[0]['cpu']}; flags {rows[0]['cpu_flags']}; precision {rows[0]['precision']}")
     return "\n".join(lines)
