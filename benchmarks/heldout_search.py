@@ -132,7 +132,7 @@ def training_wording_pick(rows: list[dict], budget: float | None) -> tuple[dict,
     return min(picks, key=lambda rc: (-rc[1]["dev_top1_training_wording"], order.index(rc[0]["setting"]), rc[1]["step"]))
 
 
-def rule_agreement(rows: list[dict], after_step: int = 50) -> list[str]:
+def rule_agreement(rows: list[dict], which: str, after_step: int = 50) -> list[str]:
     """How well each rule's score tracks the test people's top-1 over every stored check after `after_step` (the
     first checks, near chance for every score, would make any two scores agree): Spearman rank correlations."""
     from scipy.stats import spearmanr
@@ -144,7 +144,7 @@ def rule_agreement(rows: list[dict], after_step: int = 50) -> list[str]:
     test = [c["val_top1"] for c in checks]
     rho = {name: spearmanr([c[key] for c in checks], test).statistic
            for name, key in (("dev wording", "dev_top1"), ("training wording", "dev_top1_training_wording"))}
-    return [f"over the {len(checks)} stored checks after step {after_step}: Spearman rho with test top-1 of "
+    return [f"{which}, {len(checks)} checks after step {after_step}: Spearman rho with test top-1 of "
             + ", ".join(f"dev top-1 in the {k} {v:+.2f}" for k, v in rho.items())]
 
 
@@ -155,14 +155,14 @@ def table(rows: list[dict], budget: float | None) -> str:
              f"rule: leave-wording-out (dev slice in the dev wording) chooses; oracle = test people, never chooses",
              (f"budget: {budget:.0f} s of steps and checks (2 x disjoint_recipe; trunk cache apart)" if budget
               else "budget: disjoint_recipe not run yet"),
-             f"{'setting':<28} {'layers':>6} {'lr':>7} {'steps':>5} {'aug':>3} {'phr':>3} {'step s':>7} {'cache s':>7} "
+             f"{'setting':<32} {'layers':>6} {'lr':>7} {'steps':>5} {'aug':>3} {'phr':>3} {'step s':>7} {'cache s':>7} "
              f"{'kept':>5} "
              f"{'dev(dev w.)':>11} {'dev(train w.)':>13} {'oracle test':>11}"]
     for r in rows:
         mark = " <- chosen" if r is chosen else ""
         mark += " (over budget)" if budget and step_seconds(r) > budget else ""
         mark += " <- training-wording rule's pick" if by_tw and r is by_tw[0] else ""
-        lines.append(f"{r['setting']:<28} {str(r['layers']):>6} {r['lr']:>7.0e} {r['steps']:>5} {r['augment_views']:>3} "
+        lines.append(f"{r['setting']:<32} {str(r['layers']):>6} {r['lr']:>7.0e} {r['steps']:>5} {r['augment_views']:>3} "
                      f"{str(r['train_phrasings'] or 'all'):>3} {step_seconds(r):>7.0f} {r['cache_seconds']:>7.0f} "
                      f"{r['kept_step']:>5} "
                      f"{r['dev_top1']:>11.3f} {r['dev_top1_training_wording'] or float('nan'):>13.3f} "
@@ -175,7 +175,8 @@ def table(rows: list[dict], budget: float | None) -> str:
         lines.append(f"training-wording validation would keep {r['setting']} at step {check['step']} (dev top-1 in "
                      f"the training wording {check['dev_top1_training_wording']:.3f}): test top-1 there "
                      f"{check['val_top1']:.3f}")
-    lines += rule_agreement(rows)
+    lines += rule_agreement([r for r in rows if r["setting"] in SETTINGS], "candidate settings")
+    lines += rule_agreement(rows, "stored rows, ablations included")
     if rows:
         lines.append(f"machine: {rows[0]['cpu']}; flags {rows[0]['cpu_flags']}; precision {rows[0]['precision']}")
     return "\n".join(lines)
@@ -188,7 +189,7 @@ def phrasings_figure(rows: list[dict], chosen: dict, out: Path) -> None:
     points = [r for r in rows if r["setting"].startswith(f"{chosen['setting']}_phrasings")] + [chosen]
     points.sort(key=lambda r: r["train_phrasings"] or 3)
     xs = [r["train_phrasings"] or 3 for r in points]
-    fig, axes = _figure(1, 1, 5.5, 3.6)
+    fig, axes = _figure(1, 1, 6.0, 4.2)
     ax = axes[0, 0]
     ax.plot(xs, [r["dev_top1"] for r in points], "o-", label="dev slice, dev wording (chooses)")
     ax.plot(xs, [r["oracle_val_top1"] for r in points], "s--", label="test people, heldout wording")
@@ -200,9 +201,9 @@ def phrasings_figure(rows: list[dict], chosen: dict, out: Path) -> None:
                 "kx", label="same, no augmentation (all phrasings)")
     n_test = len(load_or_build(params_of(chosen["overrides"], chosen["seed"]), ROOT / "data")[0].split["val"])
     ax.axhline(1 / n_test, color="grey", lw=0.8, ls=":", label=f"chance (1/{n_test} test people)")
-    ax.set(xlabel="training phrasings per trait value (each kept at its best dev-wording check)",
+    ax.set(xlabel="training phrasings per trait value\n(each run kept at its best dev-wording check)",
            ylabel="prefix top-1 (mean of both ways)", xticks=xs, ylim=(0, 1.0),
-           title=f"heldout: more phrasings in training ({chosen['setting']}, seed {chosen['seed']})")
+           title=f"heldout, seed {chosen['seed']}: more phrasings in training\n({chosen['setting']})")
     ax.legend(fontsize=7, loc="center right")
     save(fig, out)
 
