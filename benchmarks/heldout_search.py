@@ -112,20 +112,24 @@ def stored_rows(store: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(store.glob("*.json"))]
 
 
+def candidates(rows: list[dict], budget: float | None) -> list[dict]:
+    """The rows either rule may choose among: searched settings (not ablations) whose steps and checks fit the
+    budget."""
+    return [r for r in rows if r["setting"] in SETTINGS and (budget is None or step_seconds(r) <= budget)]
+
+
 def choose(rows: list[dict], budget: float | None) -> dict | None:
-    """The leave-wording-out choice: the best dev-wording top-1 among settings within the budget (phrasings
-    points excluded: they are a figure, not candidates); the first in SETTINGS order on ties."""
+    """The leave-wording-out choice: the best dev-wording top-1 among the candidates; the first in SETTINGS order
+    on ties."""
     order = list(SETTINGS)
-    candidates = [r for r in rows if r["setting"] in SETTINGS and (budget is None or step_seconds(r) <= budget)]
-    candidates.sort(key=lambda r: (-r["dev_top1"], order.index(r["setting"])))
-    return candidates[0] if candidates else None
+    return min(candidates(rows, budget), key=lambda r: (-r["dev_top1"], order.index(r["setting"])), default=None)
 
 
 def training_wording_pick(rows: list[dict], budget: float | None) -> tuple[dict, dict] | None:
     """What training-wording validation would choose among the same candidates: the (setting, check) with the
     best dev top-1 in the training wording (the first in SETTINGS order, then the earliest check, on ties)."""
     order = list(SETTINGS)
-    picks = [(r, c) for r in rows if r["setting"] in SETTINGS and (budget is None or step_seconds(r) <= budget)
+    picks = [(r, c) for r in candidates(rows, budget)
              for c in r.get("checks", []) if c.get("dev_top1_training_wording") is not None]
     if not picks:
         return None
@@ -233,8 +237,9 @@ def main(argv=None) -> int:
         for name, over in ablations(chosen).items():
             row = run_setting(name, over, args.seed, args.store)
             rows += [row] if name not in stored else []
-    print(table(rows, budget))
-    (args.store / f"table_seed{args.seed}.txt").write_text(table(rows, budget) + "\n")
+    text = table(rows, budget)
+    print(text)
+    (args.store / f"table_seed{args.seed}.txt").write_text(text + "\n")
     if chosen and any(r["setting"].startswith(f"{chosen['setting']}_phrasings") for r in rows):
         phrasings_figure(rows, chosen, args.store / f"phrasings_seed{args.seed}.png")
     return 0
