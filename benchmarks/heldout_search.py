@@ -66,13 +66,14 @@ def ablations(chosen: dict) -> dict[str, dict]:
     return out
 
 
-def params_of(overrides: dict, seed: int):
-    return load_params("v3_contrastive", "quick", overrides={**BASE, **overrides, "seed": seed})
+def params_of(overrides: dict, seed: int, base: dict = BASE):
+    return load_params("v3_contrastive", "quick", overrides={**base, **overrides, "seed": seed})
 
 
-def run_setting(name: str, overrides: dict, seed: int, store: Path) -> dict:
-    """Train one setting (or read it back when stored under the same params hash)."""
-    params = params_of(overrides, seed)
+def run_setting(name: str, overrides: dict, seed: int, store: Path, base: dict = BASE) -> dict:
+    """Train one setting (or read it back when stored under the same params hash); base: the overrides every
+    setting of the search shares (BASE: heldout with its dev slice)."""
+    params = params_of(overrides, seed, base)
     path = store / f"{name}_seed{seed}.json"
     if path.is_file():
         saved = json.loads(path.read_text())
@@ -93,7 +94,8 @@ def run_setting(name: str, overrides: dict, seed: int, store: Path) -> dict:
            "cache_seconds": round(result.cache_seconds, 1), "wall_seconds": round(time.perf_counter() - t0, 1),
            "rule": sel["rule"], "kept_step": sel["kept_step"], "dev_top1": kept["dev_top1"],
            "dev_top1_training_wording": kept.get("dev_top1_training_wording"),
-           "best_training_wording": max(c.get("dev_top1_training_wording", -1) for c in sel["checks"]),
+           "best_training_wording": max((c["dev_top1_training_wording"] for c in sel["checks"]
+                                         if "dev_top1_training_wording" in c), default=None),
            "oracle_val_top1": kept["val_top1"], "checks": sel["checks"], "precision": result.model.precision,
            "cpu": cpu_model(), "cpu_flags": cpu_flags()}
     store.mkdir(parents=True, exist_ok=True)

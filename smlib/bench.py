@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ import torch
 from .config import load_params
 from .data import load_or_build
 from .models import resolve_precision
+from .provenance import cpu_flags, cpu_model
 from .time_to_accuracy import LR_SWEEP, format_tta_table, time_to_accuracy  # noqa: F401 - table 2 lives there
 from .training import Batch, iter_batches, seed_everything, setup_training, train_step
 
@@ -145,28 +145,6 @@ class SentenceTransformersSetting:
         self.optimizer.step()
         sync(self.device)
         return time.perf_counter() - t0
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo, else platform's guess."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def cpu_flags() -> str:
-    """The SIMD flags that decide the speed of fp32 and bf16 here (AVX2, AVX-512, AVX512-BF16, AMX)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown"
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
-    return " ".join(f for f in wanted if f in flags) or "none of avx2/avx512/amx"
 
 
 def environment(device: torch.device, params) -> dict:

@@ -47,7 +47,8 @@ def conditions(params_dir: str | Path | None = None) -> tuple[str, ...]:
 
 def variants(default_only: bool = False) -> tuple[str, ...]:
     """Every text variant (smlib.data.texts.register_variant), in the study's order; default_only: those a study
-    runs unless told otherwise (heldout is opt-in). This is the only list of variants."""
+    runs unless told otherwise (every shipped one; a registered variant may opt out). This is the only list of
+    variants."""
     from .data.texts import variant_names
 
     return variant_names(default_only)

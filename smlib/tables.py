@@ -11,6 +11,7 @@ import pandas as pd
 
 from .config import REPO_ROOT, is_sweep_run, ordered_variants, row_order, without_added_keys
 from .metrics import seed_interval
+from .provenance import check_one_precision, provenance_markdown, record_provenance
 from .record import RunFolderError, iter_datasets, iter_runs
 from .run_metrics import add_derived, interval_metrics, summary_metrics
 
@@ -174,9 +175,12 @@ def collect_results(profile_dir: str | Path) -> pd.DataFrame:
 
 
 def write_results_table(profile_dir: str | Path) -> pd.DataFrame:
-    """results.csv/.tex (mean ± std over seeds, with 95% t-intervals in the CSV) and results.md under the profile."""
+    """results.csv/.tex (mean ± std over seeds, with 95% t-intervals in the CSV) and results.md under the profile,
+    with what made the runs (smlib.provenance); a record that mixes precisions is refused before anything is written."""
     profile_dir = Path(profile_dir)
     everything = collect_results(profile_dir)
+    made = record_provenance(iter_runs(profile_dir, "train.json"))
+    check_one_precision(made, profile_dir)  # before anything is written
     everything.to_csv(profile_dir / "results_long.csv", index=False)
     swept = everything["condition"].map(is_sweep_run).astype(bool)
     frame = everything[~swept]
@@ -193,7 +197,7 @@ def write_results_table(profile_dir: str | Path) -> pd.DataFrame:
     if paired is not None:
         paired.to_csv(profile_dir / "paired_differences.csv", index=False)
         text += paired_markdown(paired)
-    (profile_dir / "results.md").write_text(text)
+    (profile_dir / "results.md").write_text(text + provenance_markdown(made))
     return summary
 
 

@@ -20,6 +20,7 @@ from .embeddings import truncate_normalize
 from .losses import CombinedLoss, StepEmbeddings, build_loss
 from .metrics import mean_both_ways, top1_both_ways
 from .models import SharedEmbeddingModel, build_model, save_checkpoint
+from .provenance import run_provenance
 from .selection import KeepBest, dev_refs
 from .trunk_cache import DEFAULT_ROOT as DEFAULT_CACHE_ROOT
 from .trunk_cache import TrunkCache, load_or_build_cache
@@ -67,11 +68,13 @@ class TrainResult:
         return "\n".join(lines)
 
     def summary(self) -> dict:
-        """train.json's fields: wall and step time, steps, trunk-cache time, precision, median step time."""
+        """train.json's fields: wall and step time, steps, trunk-cache time, precision, median step time, and what made
+        the run (smlib.provenance: smlib source hash, git commit, torch, device, threads, CPU flags)."""
         h = self.history
         return {"train_seconds": round(self.seconds, 2), "steps": len(h), "step_seconds": round(float(h["seconds"].sum()), 2),
                 "cache_seconds": round(self.cache_seconds, 2), "precision": self.model.precision,
-                "median_step_seconds": float(h["seconds"].median())} | ({"selection": self.selection} if self.selection else {})
+                "median_step_seconds": float(h["seconds"].median()),
+                "provenance": run_provenance(self.model.device)} | ({"selection": self.selection} if self.selection else {})
 
     def save(self, out_dir: str | Path, figure=None) -> Path:
         """Write history.csv, train.json (timings, steps, precision) and, if given, the training-curves figure."""

@@ -133,11 +133,11 @@ def test_runner_reruns_01_data_only_where_references_are_stale_or_asked(tmp_path
         _references(ddir, study_params("v3_contrastive", "smoke", variant, 42), rows)
         for condition in CONDITIONS:  # every run finished: only 01_data and 04 could run
             _write_metrics(run_dir(tmp_path, "smoke", variant, 42, condition), study_params(condition, "smoke", variant, 42))
-    study.run_study("smoke", out=tmp_path, data_root=tmp_path / "data", checkpoint_root=tmp_path / "ckpt")
+    kw = dict(variants=("verbatim", "disjoint"), out=tmp_path, data_root=tmp_path / "data", checkpoint_root=tmp_path / "ckpt")
+    study.run_study("smoke", **kw)
     assert [(nb, p.parent.parent.name) for nb, p in calls if nb == "01_data.ipynb"] == [("01_data.ipynb", "disjoint")]
     calls.clear()
-    study.run_study("smoke", out=tmp_path, data_root=tmp_path / "data", checkpoint_root=tmp_path / "ckpt",
-                    refresh_references=True)
+    study.run_study("smoke", **kw, refresh_references=True)
     assert sorted(p.parent.parent.name for nb, p in calls if nb == "01_data.ipynb") == ["disjoint", "verbatim"]
     assert not [nb for nb, _ in calls if nb in ("02_train.ipynb", "03_evaluate.ipynb")]
 

@@ -193,7 +193,7 @@ register_variant(WordingVariant("disjoint", SHARED_TRAITS, vocab=DISJOINT_VOCAB,
                                 stream="disjoint"))
 # heldout's training texts draw exactly what disjoint's do; its validation texts draw from a stream of their own
 # and its dev slice is written with a third wording (smlib.data.wording.dev), so settings are chosen leaving it out
-register_variant(WordingVariant("heldout", SHARED_TRAITS, default=False, vocab=DISJOINT_VOCAB,
+register_variant(WordingVariant("heldout", SHARED_TRAITS, vocab=DISJOINT_VOCAB,
                                 templates=DISJOINT_TEMPLATES, stream="disjoint", held_out_vocab=HELDOUT_VOCAB,
                                 held_out_templates=HELDOUT_TEMPLATES, held_out_stream="heldout",
                                 dev_vocab=DEV_VOCAB, dev_templates=DEV_TEMPLATES, dev_stream="dev"))

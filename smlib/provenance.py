@@ -1,0 +1,138 @@
+"""What made a run: the smlib source, the git commit, the machine and the precision (train.json's "provenance").
+
+The record's tables read it back (record_provenance): one precision across a table, or the table is refused, and
+the smlib source(s) and machine(s) the runs came from are printed beside the numbers.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+PACKAGE = Path(__file__).resolve().parent
+NOT_RECORDED = "not recorded"  # runs made before provenance was written
+
+
+def source_hash() -> str:
+    """SHA-256 (first 12 hex) of every .py file of the smlib package, paths and contents: two runs with the same
+    value ran the same smlib code, whether or not it was committed."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(PACKAGE.parent), *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_state() -> dict:
+    """The checkout's HEAD commit and whether smlib/ differs from it (None for both outside a git checkout)."""
+    commit = _git("rev-parse", "HEAD")
+    if commit is None:
+        return {"git_commit": None, "smlib_uncommitted_changes": None}
+    status = _git("status", "--porcelain", "--", "smlib")
+    return {"git_commit": commit, "smlib_uncommitted_changes": None if status is None else bool(status)}
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, else platform's guess."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> str:
+    """The SIMD flags that decide the speed of fp32 and bf16 here (AVX2, AVX-512, AVX512-BF16, AMX)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
+    return " ".join(f for f in wanted if f in flags) or "none of avx2/avx512/amx"
+
+
+def run_provenance(device) -> dict:
+    """train.json's "provenance": smlib source hash, git commit, torch, python, device, threads, CPU and flags."""
+    import torch
+
+    device = torch.device(device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
+    return {"smlib_source": source_hash(), **git_state(), "torch": torch.__version__,
+            "python": platform.python_version(), "device": str(device), "device_name": name,
+            "threads": torch.get_num_threads(), "cpu": cpu_model(), "cpu_flags": cpu_flags()}
+
+
+def record_provenance(runs) -> pd.DataFrame:
+    """One row per run of (variant, seed, name, train.json path): its precision and provenance fields."""
+    rows = []
+    for variant, seed, name, path in runs:
+        try:
+            saved = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            from .record import RunFolderError
+
+            raise RunFolderError(f"{path} is unreadable or corrupted ({e})") from None
+        prov = saved.get("provenance") or {}
+        rows.append({"variant": variant, "seed": seed, "run": name, "precision": saved.get("precision") or NOT_RECORDED,
+                     "smlib_source": prov.get("smlib_source", NOT_RECORDED), "git_commit": prov.get("git_commit"),
+                     "machine": f"{prov['cpu']} ({prov['cpu_flags']})" if "cpu" in prov else NOT_RECORDED,
+                     "device": prov.get("device_name", NOT_RECORDED)})
+    return pd.DataFrame(rows, columns=["variant", "seed", "run", "precision", "smlib_source", "git_commit",
+                                       "machine", "device"])
+
+
+def check_one_precision(frame: pd.DataFrame, where) -> None:
+    """Refuse a record whose runs trained in more than one precision (one table cannot mix them)."""
+    counts = frame["precision"].value_counts()
+    if len(counts) > 1:
+        from .record import RunFolderError
+
+        detail = "; ".join(f"{p}: {n} runs, e.g. {_example(frame, p)}" for p, n in counts.items())
+        raise RunFolderError(f"{where}: the runs trained in more than one precision ({detail}); one table cannot "
+                             "mix them: rerun the odd ones with one --set train.precision, or into another --out")
+
+
+def _example(frame: pd.DataFrame, precision: str) -> str:
+    row = frame[frame["precision"] == precision].iloc[0]
+    return f"{row['variant']}/seed{row['seed']}/{row['run']}"
+
+
+def provenance_markdown(frame: pd.DataFrame) -> str:
+    """One paragraph: the precision, and which smlib source (and commit) and machine made how many runs."""
+    if frame.empty:
+        return ""
+
+    def counted(column: str) -> str:
+        return "; ".join(f"{value} ({n} run{'s' if n > 1 else ''})" for value, n in frame[column].value_counts().items())
+
+    parts = []
+    for src, runs in frame.groupby("smlib_source", sort=False):
+        commits = runs["git_commit"].dropna().unique()
+        made = f" (commit {', '.join(str(c)[:10] for c in commits)})" if len(commits) else ""
+        parts.append(f"`{src}`{made}: {len(runs)} run{'s' if len(runs) > 1 else ''}")
+    source_text, one = "; ".join(parts), len(parts) == 1
+    return (f"\nProvenance ({len(frame)} trained runs, from each run's train.json): precision {counted('precision')}; "
+            f"smlib source {'(one for every run) ' if one else '(**more than one**) '}{source_text}; "
+            f"machine {counted('machine')}.\n")
+
+
+if __name__ == "__main__":  # print this checkout's provenance
+    print(json.dumps(run_provenance("cpu"), indent=2))
+    sys.exit(0)
