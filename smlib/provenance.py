@@ -38,12 +38,14 @@ def _git(*args: str) -> str | None:
 
 
 def git_state() -> dict:
-    """The checkout's HEAD commit and whether smlib/ differs from it (None for both outside a git checkout)."""
+    """The checkout's HEAD commit, the last commit that changed smlib/ (the same for every run of one smlib, however
+    many commits of runs and text came after it) and whether smlib/ differs from it (None outside a git checkout)."""
     commit = _git("rev-parse", "HEAD")
     if commit is None:
-        return {"git_commit": None, "smlib_uncommitted_changes": None}
+        return {"git_commit": None, "smlib_commit": None, "smlib_uncommitted_changes": None}
     status = _git("status", "--porcelain", "--", "smlib")
-    return {"git_commit": commit, "smlib_uncommitted_changes": None if status is None else bool(status)}
+    return {"git_commit": commit, "smlib_commit": _git("log", "-1", "--format=%H", "--", "smlib") or None,
+            "smlib_uncommitted_changes": None if status is None else bool(status)}
 
 
 def cpu_model() -> str:
@@ -69,7 +71,8 @@ def cpu_flags() -> str:
 
 
 def run_provenance(device) -> dict:
-    """train.json's "provenance": smlib source hash, git commit, torch, python, device, threads, CPU and flags."""
+    """train.json's (and references.json's) "provenance": smlib source hash, git commits, torch, python, device,
+    threads, CPU and flags."""
     import torch
 
     device = torch.device(device)
@@ -91,10 +94,11 @@ def record_provenance(runs) -> pd.DataFrame:
             raise RunFolderError(f"{path} is unreadable or corrupted ({e})") from None
         prov = saved.get("provenance") or {}
         rows.append({"variant": variant, "seed": seed, "run": name, "precision": saved.get("precision") or NOT_RECORDED,
-                     "smlib_source": prov.get("smlib_source", NOT_RECORDED), "git_commit": prov.get("git_commit"),
+                     "smlib_source": prov.get("smlib_source", NOT_RECORDED),
+                     "smlib_commit": prov.get("smlib_commit") or prov.get("git_commit"),
                      "machine": f"{prov['cpu']} ({prov['cpu_flags']})" if "cpu" in prov else NOT_RECORDED,
                      "device": prov.get("device_name", NOT_RECORDED)})
-    return pd.DataFrame(rows, columns=["variant", "seed", "run", "precision", "smlib_source", "git_commit",
+    return pd.DataFrame(rows, columns=["variant", "seed", "run", "precision", "smlib_source", "smlib_commit",
                                        "machine", "device"])
 
 
@@ -124,7 +128,7 @@ def provenance_markdown(frame: pd.DataFrame) -> str:
 
     parts = []
     for src, runs in frame.groupby("smlib_source", sort=False):
-        commits = runs["git_commit"].dropna().unique()
+        commits = runs["smlib_commit"].dropna().unique()
         made = f" (commit {', '.join(str(c)[:10] for c in commits)})" if len(commits) else ""
         parts.append(f"`{src}`{made}: {len(runs)} run{'s' if len(runs) > 1 else ''}")
     source_text, one = "; ".join(parts), len(parts) == 1

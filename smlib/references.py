@@ -156,8 +156,12 @@ def write_references(rows: list[dict], params: Params, out_dir: str | Path, sele
                             **{k: np.asarray(v, dtype=np.float32) for k, v in sims.items()})
         tmp_npz.replace(path.parent / "reference_sims.npz")
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"rows": rows, "data_params": params.data_params(),
-                               "encoder": params.model.base_model, "selection": selection or {}}, indent=2, sort_keys=True))
+    from .models.shared import pick_device
+    from .provenance import run_provenance
+
+    tmp.write_text(json.dumps({"rows": rows, "data_params": params.data_params(), "encoder": params.model.base_model,
+                               "selection": selection or {}, "provenance": run_provenance(pick_device(params.train.device))},
+                              indent=2, sort_keys=True))
     tmp.replace(path)
     return path
 

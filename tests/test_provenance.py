@@ -33,10 +33,13 @@ def test_a_runs_provenance_names_the_source_commit_and_machine():
     assert prov["smlib_source"] == provenance.source_hash()
     assert prov["device"] == "cpu" and prov["threads"] >= 1 and prov["cpu_flags"]
     assert prov["git_commit"] is None or len(prov["git_commit"]) == 40
+    if prov["git_commit"]:  # in a checkout: the last commit that changed smlib/, an ancestor of HEAD (or HEAD)
+        assert len(prov["smlib_commit"]) == 40 and isinstance(prov["smlib_uncommitted_changes"], bool)
     json.dumps(prov)  # train.json holds it as it is
 
 
 def _run(profile_dir, variant, seed, condition, precision, source="abc123abc123", commit="f" * 40):
+    """A fake finished run with a train.json; commit under the key runs made before smlib_commit existed used."""
     params = study_params(condition, "smoke", variant, seed)
     folder = profile_dir / variant / f"seed{seed}" / condition
     write_fake_run(folder, params, prefix_d2h_top1=0.5, prefix_h2d_top1=0.5, triplet_acc_dating=0.7,
