@@ -56,8 +56,10 @@ def selection_lines(record: Path) -> list[str]:
     rows = []
     for variant, seed, name, path in iter_runs(record, "train.json"):
         sel = json.loads(path.read_text()).get("selection") or {}
-        rows.append({"variant": variant, "seed": seed, "run": name, "rule": sel.get("rule", "none (last step)"),
-                     "kept": sel.get("kept_step")})
+        kept_best = sel.get("keep") == "best_dev"
+        rows.append({"variant": variant, "seed": seed, "run": name,
+                     "rule": f"kept its best check by {sel['rule']}" if kept_best and sel.get("rule") else "kept the last step",
+                     "kept": sel.get("kept_step") if kept_best else None})
     if not rows:
         return []
     frame = pd.DataFrame(rows)
@@ -65,7 +67,7 @@ def selection_lines(record: Path) -> list[str]:
     for (variant, rule), g in frame.groupby(["variant", "rule"], sort=False):
         kept = g["kept"].dropna()
         span = f"kept steps {int(kept.min())}-{int(kept.max())} (median {kept.median():.0f})" if len(kept) else "last step"
-        lines.append(f"  {variant}: {len(g)} runs chose their check by {rule}; {span}")
+        lines.append(f"  {variant}: {len(g)} runs {rule}" + (f"; {span}" if len(kept) else " (keep: last)"))
     return lines
 
 
