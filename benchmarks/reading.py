@@ -52,6 +52,18 @@ def paired_by_seed(frame: pd.DataFrame, a: str, b: str, metric: str) -> str:
     return f"{mean:+.3f} [{low:+.3f}, {high:+.3f}] ({verdict}; by seed {per_seed})"
 
 
+def per_condition(v: pd.DataFrame, metric: str, null: str | None = None) -> list[str]:
+    """One line per condition (in table order) that has metric: its t-interval over seeds and, given a null
+    column, that column's mean."""
+    lines = []
+    for cond in row_order(v["condition"].unique()):
+        g = v[v["condition"] == cond]
+        if g[metric].notna().any():
+            lines.append(f"  {cond:<20} " + (f"{interval(g[metric]):<26} null {g[null].mean():.3f}" if null
+                                              else interval(g[metric])))
+    return lines
+
+
 def selection_lines(record: Path) -> list[str]:
     rows = []
     for variant, seed, name, path in iter_runs(record, "train.json"):
@@ -113,17 +125,11 @@ def reading(record: Path) -> str:
         cka, null = f"cka_debiased@{k}", f"cka_debiased_null_high@{k}"
         if cka in v:
             out.append(f"debiased CKA at d = {k} (null: mean 97.5% quantile of the permutation null):")
-            for cond in row_order(v["condition"].unique()):
-                g = v[v["condition"] == cond]
-                if g[cka].notna().any():
-                    out.append(f"  {cond:<20} {interval(g[cka]):<26} null {g[null].mean():.3f}")
+            out += per_condition(v, cka, null)
         probe = f"domain_probe_acc@{k}"
         if probe in v:
             out.append(f"domain probe accuracy on dims 0:{k} (0.5 = invariant):")
-            for cond in row_order(v["condition"].unique()):
-                g = v[v["condition"] == cond]
-                if g[probe].notna().any():
-                    out.append(f"  {cond:<20} {interval(g[probe])}")
+            out += per_condition(v, probe)
             if {PROPOSED, "adversarial"} <= conds:
                 out.append(f"adversarial minus {PROPOSED}: domain probe {paired_by_seed(v, 'adversarial', PROPOSED, probe)}; "
                            f"prefix top-1 {paired_by_seed(v, 'adversarial', PROPOSED, 'prefix_top1')}")
