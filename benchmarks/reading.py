@@ -7,8 +7,9 @@ train.json. Per variant: prefix top-1 (mean of both directions) of every row wit
 per-seed values; the proposed condition against the best reference matcher and against the best bag-of-words row
 (paired bootstrap from paired_differences.csv); what the shared prefix costs each domain's triplet accuracy
 (v3_contrastive minus v3_no_prefix, paired by seed); debiased CKA at K against its permutation null; the domain
-probe at K and what the adversarial term changes there and in top-1 (paired by seed); and which rule kept which
-check in every run. Intervals are Student-t over seeds unless said otherwise; "resolved" means the interval excludes 0.
+probe at K and what the adversarial term changes there and in top-1 (paired by seed); the K sweep of the proposed
+condition where the record has one; and which rule kept which check in every run. Intervals are Student-t over
+seeds unless said otherwise; "resolved" means the interval excludes 0.
 """
 from __future__ import annotations
 
@@ -83,9 +84,30 @@ def selection_lines(record: Path) -> list[str]:
     return lines
 
 
+def sweep_lines(long: pd.DataFrame, variant: str, k: int) -> list[str]:
+    """The K sweep of one variant: every prefix_dim sweep point of the proposed condition beside the condition's own
+    run at the profile's K (same seeds), with prefix top-1 (mean of both directions), full-embedding top-1 and triplet
+    accuracy, in K order. Sweeps of other keys are not read here."""
+    v = long[long["variant"] == variant]
+    tag = f"{PROPOSED}@prefix_dim="
+    points = v[v["condition"].str.startswith(tag, na=False)]
+    if points.empty:
+        return []
+    seeds = sorted(points["seed"].dropna().astype(int).unique())
+    base = v[(v["condition"] == PROPOSED) & v["seed"].isin(seeds)]
+    rows = [(k, f"{PROPOSED} (profile, K = {k})", base)]
+    rows += [(int(name[len(tag):]), name, g) for name, g in points.groupby("condition")]
+    lines = [f"sweep of {PROPOSED} over K (seeds {', '.join(map(str, seeds))}):"]
+    for _, name, g in sorted(rows, key=lambda r: r[0]):
+        lines.append(f"  {name:<32} prefix top-1 {g['prefix_top1'].mean():.3f}  full top-1 "
+                     f"{g['full_d2h_top1'].mean():.3f}  triplet {g['triplet_acc_dating'].mean():.3f} / "
+                     f"{g['triplet_acc_hiring'].mean():.3f}")
+    return lines
+
+
 def reading(record: Path) -> str:
-    long = pd.read_csv(record / "results_long.csv")
-    long = long[~long["condition"].str.contains("@", regex=False)]  # sweep points have their own table
+    everything = pd.read_csv(record / "results_long.csv")
+    long = everything[~everything["condition"].str.contains("@", regex=False)]  # sweep points: sweep_lines
     paired = pd.read_csv(record / "paired_differences.csv") if (record / "paired_differences.csv").exists() else None
     params = next(iter_runs(record, "metrics.json"), None)
     k = json.loads(params[3].read_text())["params"]["model"]["prefix_dim"] if params else 64
@@ -133,6 +155,7 @@ def reading(record: Path) -> str:
             if {PROPOSED, "adversarial"} <= conds:
                 out.append(f"adversarial minus {PROPOSED}: domain probe {paired_by_seed(v, 'adversarial', PROPOSED, probe)}; "
                            f"prefix top-1 {paired_by_seed(v, 'adversarial', PROPOSED, 'prefix_top1')}")
+        out += sweep_lines(everything, variant, k)
     sel = selection_lines(record)
     if sel:
         out += ["\nwhich rule kept which check (train.json selection):", *sel]

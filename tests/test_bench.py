@@ -128,3 +128,49 @@ def test_heldout_search_chooses_by_the_dev_wording_within_the_budget():
     assert hs.choose(tied, None)["setting"] == names[2]
     text = hs.table(rows, 199.0)
     assert "over budget" in text.splitlines()[4] and "<- chosen" in text.splitlines()[5]
+
+
+def _reading():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "reading.py"
+    spec = importlib.util.spec_from_file_location("reading", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_reading_prints_paired_costs_and_the_k_sweep(tmp_path, capsys):
+    """benchmarks/reading.py on a hand-made record: the prefix's cost is paired by seed, sweep points are listed in
+    value order beside the condition's own run and are kept out of the per-condition block."""
+    import pandas as pd
+
+    rows = []
+    for seed, top, nop in ((42, 0.80, 0.85), (43, 0.70, 0.80), (44, 0.75, 0.90)):
+        rows.append({"variant": "disjoint", "condition": "v3_contrastive", "seed": seed, "prefix_top1": top,
+                     "full_d2h_top1": 0.5, "triplet_acc_dating": top, "triplet_acc_hiring": 0.9})
+        rows.append({"variant": "disjoint", "condition": "v3_no_prefix", "seed": seed, "prefix_top1": 0.01,
+                     "full_d2h_top1": 0.01, "triplet_acc_dating": nop, "triplet_acc_hiring": 0.9})
+        rows.append({"variant": "disjoint", "condition": "tfidf_trained_word", "seed": seed, "prefix_top1": 1.0})
+    for k, top in ((128, 0.79), (16, 0.40)):
+        rows.append({"variant": "disjoint", "condition": f"v3_contrastive@prefix_dim={k}", "seed": 42,
+                     "prefix_top1": top, "full_d2h_top1": 0.5, "triplet_acc_dating": 0.8, "triplet_acc_hiring": 0.9})
+    pd.DataFrame(rows).to_csv(tmp_path / "results_long.csv", index=False)
+    reading = _reading()
+    assert reading.main(["--record", str(tmp_path), "--out", str(tmp_path / "reading.txt")]) == 0
+    out = capsys.readouterr().out
+    assert out == (tmp_path / "reading.txt").read_text()
+    # the prefix's cost to dating triplets: -0.05, -0.10, -0.15 by seed, all below 0 and resolved
+    assert "(v3_contrastive minus v3_no_prefix): -0.100 [" in out and "resolved; by seed -0.050, -0.100, -0.150" in out
+    assert "best bag of words: tfidf_trained_word (1.000)" in out
+    sweep = out[out.index("sweep of v3_contrastive over K (seeds 42)"):].splitlines()
+    assert [line.split()[0] for line in sweep[1:4]] == ["v3_contrastive@prefix_dim=16", "v3_contrastive",
+                                                         "v3_contrastive@prefix_dim=128"]
+    assert "(profile, K = 64)" in sweep[2] and "prefix top-1 0.800" in sweep[2]  # seed 42's own run only
+    assert "@prefix_dim" not in out[:out.index("sweep of")]
+    missing = tmp_path / "empty"
+    missing.mkdir()
+    import pytest
+    with pytest.raises(SystemExit):
+        reading.main(["--record", str(missing)])
