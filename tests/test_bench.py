@@ -76,13 +76,10 @@ def test_time_to_accuracy_tries_are_stored_and_reused(tmp_path, monkeypatch):
 
 def test_study_phases_reads_a_committed_record(capsys):
     """benchmarks/study_phases.py splits a record's notebook time into phases that add up."""
-    import importlib.util
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("study_phases", root / "benchmarks" / "study_phases.py")
-    phases = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(phases)
+    phases = _benchmark("study_phases")
     result = phases.phases_of(root / "runs" / "smoke")
     assert result["counts"]["02_train"] == result["counts"]["03_evaluate"] > 0 and result["counts"]["01_data"] >= 1
     parts = result["phases"]
@@ -94,12 +91,13 @@ def test_study_phases_reads_a_committed_record(capsys):
     assert phases.main([str(root / "runs" / "no-such-profile")]) == 2
 
 
-def _heldout_search():
+def _benchmark(name: str):
+    """A script of benchmarks/ imported as a module (the folder is not a package)."""
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "heldout_search.py"
-    spec = importlib.util.spec_from_file_location("heldout_search", path)
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -108,7 +106,7 @@ def _heldout_search():
 def test_heldout_search_chooses_by_the_dev_wording_within_the_budget():
     """The search's choice: best dev-wording top-1 among settings whose steps and checks fit the budget; the
     oracle (test people) and the training-wording score never choose; phrasings points are not candidates."""
-    hs = _heldout_search()
+    hs = _benchmark("heldout_search")
     names = list(hs.SETTINGS)
 
     def row(name, dev, oracle=0.0, tw=0.0, train=100.0, cache=10.0):
@@ -130,17 +128,6 @@ def test_heldout_search_chooses_by_the_dev_wording_within_the_budget():
     assert "over budget" in text.splitlines()[4] and "<- chosen" in text.splitlines()[5]
 
 
-def _reading():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "reading.py"
-    spec = importlib.util.spec_from_file_location("reading", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_reading_prints_paired_costs_and_the_k_sweep(tmp_path, capsys):
     """benchmarks/reading.py on a hand-made record: the prefix's cost is paired by seed, sweep points are listed in
     value order beside the condition's own run and are kept out of the per-condition block."""
@@ -157,7 +144,7 @@ def test_reading_prints_paired_costs_and_the_k_sweep(tmp_path, capsys):
         rows.append({"variant": "disjoint", "condition": f"v3_contrastive@prefix_dim={k}", "seed": 42,
                      "prefix_top1": top, "full_d2h_top1": 0.5, "triplet_acc_dating": 0.8, "triplet_acc_hiring": 0.9})
     pd.DataFrame(rows).to_csv(tmp_path / "results_long.csv", index=False)
-    reading = _reading()
+    reading = _benchmark("reading")
     assert reading.main(["--record", str(tmp_path), "--out", str(tmp_path / "reading.txt")]) == 0
     out = capsys.readouterr().out
     assert out == (tmp_path / "reading.txt").read_text()
