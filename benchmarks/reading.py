@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from smlib.config import PROPOSED, REFERENCE_ROWS, ordered_variants, row_order  # noqa: E402
 from smlib.metrics import seed_interval  # noqa: E402
-from smlib.record import iter_runs  # noqa: E402
+from smlib.record import iter_runs, sweep_prefix  # noqa: E402
 
 BAG_OF_WORDS = ("tfidf", "tfidf_trained_word", "tfidf_trained_char")
 BOUNDS = ("chance", "ceiling")
@@ -89,7 +89,7 @@ def sweep_lines(long: pd.DataFrame, variant: str, k: int) -> list[str]:
     run at the profile's K (same seeds), with prefix top-1 (mean of both directions), full-embedding top-1 and triplet
     accuracy, in K order. Sweeps of other keys are not read here."""
     v = long[long["variant"] == variant]
-    tag = f"{PROPOSED}@prefix_dim="
+    tag = sweep_prefix(PROPOSED, "model.prefix_dim")  # the runner names each point <tag><K>
     points = v[v["condition"].str.startswith(tag, na=False)]
     if points.empty:
         return []
