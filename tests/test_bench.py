@@ -1,6 +1,7 @@
 """The benchmark runs end to end on the tiny encoder (its numbers are not checked: timings are not tests)."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from smlib import bench
@@ -148,8 +149,10 @@ def test_reading_prints_paired_costs_and_the_k_sweep(tmp_path, capsys):
     assert reading.main(["--record", str(tmp_path), "--out", str(tmp_path / "reading.txt")]) == 0
     out = capsys.readouterr().out
     assert out == (tmp_path / "reading.txt").read_text()
-    # the prefix's cost to dating triplets: -0.05, -0.10, -0.15 by seed, all below 0 and resolved
-    assert "(v3_contrastive minus v3_no_prefix): -0.100 [" in out and "resolved; by seed -0.050, -0.100, -0.150" in out
+    # the prefix's cost to dating triplets: -0.05, -0.10, -0.15 by seed; mean -0.100, sd 0.05, t(2) = 4.303, so the
+    # interval is -0.100 +- 0.124: it includes 0 and is not resolved
+    assert ("(v3_contrastive minus v3_no_prefix): -0.100 [-0.224, +0.024] (not resolved; by seed -0.050, -0.100, -0.150)"
+            in out)
     assert "best bag of words: tfidf_trained_word (1.000)" in out
     sweep = out[out.index("sweep of v3_contrastive over K (seeds 42)"):].splitlines()
     assert [line.split()[0] for line in sweep[1:4]] == ["v3_contrastive@prefix_dim=16", "v3_contrastive",
@@ -158,6 +161,5 @@ def test_reading_prints_paired_costs_and_the_k_sweep(tmp_path, capsys):
     assert "@prefix_dim" not in out[:out.index("sweep of")]
     missing = tmp_path / "empty"
     missing.mkdir()
-    import pytest
     with pytest.raises(SystemExit):
         reading.main(["--record", str(missing)])
