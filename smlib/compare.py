@@ -8,7 +8,8 @@ validation people:
 - triplet accuracy: a bootstrap over validation people (each triplet belongs to its anchor person), from a's
   embeddings.npz;
 - debiased CKA at d = K: a jackknife over people (leave one person out; normal interval), from a's embeddings.npz;
-- domain probe accuracy at d = K: a Wilson interval over the 2N held-out texts the probe classified.
+- domain probe accuracy at d = K: a Wilson interval over the 2N held-out texts the probe classified;
+- a top-1 of 0 or 1 (every person wrong, or right), whose bootstrap has no spread: a Wilson interval over people.
 
 verdicts() gives one line per variant and comparison_markdown() the table a reader reads; write_comparison() writes
 both (comparison.csv, comparison.md) beside the compared record.
@@ -84,7 +85,7 @@ def _wilson(p: float, n: int) -> tuple[float, float]:
     z = 1.959964
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def run_intervals(folder: Path, metrics: dict, seed: int) -> dict[str, tuple[float, float]]:
@@ -141,6 +142,10 @@ def compare_records(a: str | Path, b: str | Path, seeds=None, variants=None, con
         raise RunFolderError(f"{b}: no results for the seeds and variants compared")
     keys = ["variant", "condition", "seed"]
     merged = fa.merge(fb, on=keys, how="left", suffixes=("", "__b"), indicator=True)
+    people = {}  # (variant, seed) -> validation people, for the reference rows, which do not record it
+    if "n_val_people" in fa.columns:
+        for rec in fa[fa["n_val_people"].notna()].to_dict("records"):
+            people[(rec["variant"], int(rec["seed"]))] = int(rec["n_val_people"])
     rows = []
     for rec in merged.to_dict("records"):
         folder = dataset_in(a, rec["variant"], int(rec["seed"])) / rec["condition"]
@@ -154,13 +159,17 @@ def compare_records(a: str | Path, b: str | Path, seeds=None, variants=None, con
             low, high = bounds.get(m, (float("nan"), float("nan")))
             low, high = (float("nan") if v is None or pd.isna(v) else float(v) for v in (low, high))
             has = not (math.isnan(low) or math.isnan(high))
+            how = HEADLINE[m] if has else "none"
+            n = people.get((rec["variant"], int(rec["seed"])))
+            if has and m.endswith("_top1") and high - low <= EQUAL and n:  # 0/N or N/N: a bootstrap has no spread
+                (low, high), how = _wilson(float(va), n), "Wilson over people (the bootstrap had no spread)"
             present = vb is not None and not pd.isna(vb)
             within = (False if not present else None if not has  # missing in b; no interval to read b with
                       else bool(low - TOLERANCE <= vb <= high + TOLERANCE))
             rows.append({"variant": rec["variant"], "condition": rec["condition"], "seed": int(rec["seed"]),
                          "metric": m, "a": float(va), "b": float(vb) if present else float("nan"),
                          "diff": float(vb) - float(va) if present else float("nan"), "a_low": low, "a_high": high,
-                         "interval": HEADLINE[m] if has else "none", "within": within})
+                         "interval": how, "within": within})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

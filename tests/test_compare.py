@@ -56,6 +56,18 @@ def test_a_value_outside_the_committed_interval_is_flagged_and_named(tmp_path):
     assert (triplets["a_low"], triplets["a_high"], triplets["interval"]) == (0.0, 0.0, "bootstrap over anchor people")
 
 
+def test_a_top1_of_zero_is_read_with_a_wilson_interval_over_people(tmp_path):
+    """0 of 150 people right: the bootstrap interval is [0, 0] and would flag one person's change; Wilson would not."""
+    zero = dict(prefix_h2d_top1=0.0, prefix_h2d_top1_ci_low=0.0, prefix_h2d_top1_ci_high=0.0, n_val_people=150)
+    a = _record(tmp_path / "a", **zero)
+    b = _record(tmp_path / "b", **(zero | {"prefix_h2d_top1": 2 / 150}))
+    row = compare_records(a, b).set_index("metric").loc["prefix_h2d_top1"]
+    assert row["within"] == True and row["a_low"] == pytest.approx(0.0, abs=1e-12)  # noqa: E712 and 0.02 < row["a_high"] < 0.03
+    assert row["interval"].startswith("Wilson over people")
+    c = _record(tmp_path / "c", **(zero | {"prefix_h2d_top1": 0.05}))
+    assert compare_records(a, c).set_index("metric").loc["prefix_h2d_top1", "within"] == False  # noqa: E712
+
+
 def test_a_run_the_reproduction_lacks_is_missing_not_reproduced(tmp_path):
     a = _record(tmp_path / "a")
     _record(tmp_path / "a", condition="v3_mse")
