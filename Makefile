@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 KERNEL := smlib
 
-.PHONY: run test lab bench clean-venv browser
+.PHONY: run test reproduce lab bench clean-venv browser
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -18,6 +18,12 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(PY) -m smlib.study --profile quick
+
+# Check the committed record: retrain SEEDS (all three variants, every condition) into runs-reproduced/ from cold
+# caches and write how far each headline metric lands from runs/quick (runs-reproduced/quick/comparison.md).
+SEEDS ?= 42
+reproduce: $(STAMP)
+	$(PY) -m smlib.study --profile quick --reproduce --seeds $(SEEDS)
 
 # The browser test drives Debian's chromium (never a browser downloaded from a vendor): installed here if missing.
 browser:

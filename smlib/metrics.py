@@ -171,6 +171,11 @@ def mrr(query: torch.Tensor, gallery: torch.Tensor, query_ids, gallery_ids) -> f
 
 def triplet_accuracy(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor) -> float:
     """Fraction of triplets with cos(anchor, positive) > cos(anchor, negative)."""
+    return triplet_correct(anchor, positive, negative).double().mean().item()
+
+
+def triplet_correct(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
+    """(N,) bool: whether each triplet has cos(anchor, positive) > cos(anchor, negative)."""
     if not anchor.shape == positive.shape == negative.shape:
         raise ValueError(
             f"anchor, positive and negative shapes differ: "
@@ -179,7 +184,7 @@ def triplet_accuracy(anchor: torch.Tensor, positive: torch.Tensor, negative: tor
     a, p, n = truncate_normalize(anchor), truncate_normalize(positive), truncate_normalize(negative)  # (N, d)
     pos_sim = (a * p).sum(dim=1)  # (N,)
     neg_sim = (a * n).sum(dim=1)  # (N,)
-    return (pos_sim > neg_sim).double().mean().item()
+    return pos_sim > neg_sim
 
 
 def _check_aligned(dating: torch.Tensor, hiring: torch.Tensor) -> None:

@@ -22,7 +22,6 @@ from .metrics import mean_both_ways, top1_both_ways
 from .models import SharedEmbeddingModel, build_model, save_checkpoint
 from .provenance import run_provenance
 from .selection import KeepBest, dev_refs
-from .trunk_cache import DEFAULT_ROOT as DEFAULT_CACHE_ROOT
 from .trunk_cache import TrunkCache, load_or_build_cache
 
 
@@ -317,7 +316,7 @@ def adamw(groups: list[dict], weight_decay: float, device: torch.device) -> torc
 
 
 def setup_training(params, dataset: Dataset, model: SharedEmbeddingModel | None = None,
-                   cache_root: str | Path = DEFAULT_CACHE_ROOT, progress: bool = True) -> TrainingRun:
+                   cache_root: str | Path | None = None, progress: bool = True) -> TrainingRun:
     """Seed, build (or take) the model, its loss, the trunk cache where layers are frozen, and AdamW per param group."""
     seed_everything(params.seed)
     model = model or build_model(params)
@@ -357,7 +356,7 @@ class TrainingDiverged(RuntimeError):
 
 
 def train(params, dataset: Dataset, model: SharedEmbeddingModel | None = None, progress: bool = True,
-          checkpoint_dir: str | Path | None = None, cache_root: str | Path = DEFAULT_CACHE_ROOT,
+          checkpoint_dir: str | Path | None = None, cache_root: str | Path | None = None,
           target_top1: float | None = None, max_seconds: float | None = None) -> TrainResult:
     """Train one condition on a dataset; optionally save a checkpoint at the end.
 

@@ -28,6 +28,13 @@ from .config import DOMAINS
 from .models.packed import span_rows
 
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "cache" / "trunk"
+CACHE_ENV = "SMLIB_CACHE_DIR"  # another cache root (its trunk/ folder is used), e.g. a cold one for --reproduce
+
+
+def default_root() -> Path:
+    """Where trunk caches live: $SMLIB_CACHE_DIR/trunk when set (read at each call), else DEFAULT_ROOT."""
+    other = os.environ.get(CACHE_ENV)
+    return Path(other) / "trunk" if other else DEFAULT_ROOT
 FORMAT = 2  # 2: the checksum covers key, index and states (1 covered the states only)
 
 
@@ -99,10 +106,11 @@ def cache_key(model, dataset) -> dict:
             "texts": texts_hash(dataset)}
 
 
-def cache_path(key: dict, root: str | Path = DEFAULT_ROOT) -> Path:
+def cache_path(key: dict, root: str | Path | None = None) -> Path:
     """root/<dataset id>_cut<L>_<hash of the key>.pt"""
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
-    return Path(root) / f"{key.get('dataset_id') or 'dataset'}_cut{key['cut_layer']}_{digest}.pt"
+    root = Path(root if root is not None else default_root())
+    return root / f"{key.get('dataset_id') or 'dataset'}_cut{key['cut_layer']}_{digest}.pt"
 
 
 def read_cache(path: str | Path, key: dict) -> TrunkCache | None:
@@ -178,11 +186,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def remove_orphaned_temp_files(root: str | Path = DEFAULT_ROOT) -> list[Path]:
+def remove_orphaned_temp_files(root: str | Path | None = None) -> list[Path]:
     """Delete temp files under root that a writer on this host left when it was killed (its pid is not alive);
     one whose writer still runs, or that another host wrote (a shared cache folder), is kept. Returns the removed."""
     removed = []
-    root = Path(root)
+    root = Path(root if root is not None else default_root())
     if not root.is_dir():
         return removed
     for tmp in root.glob(".*.tmp"):
@@ -198,10 +206,11 @@ def remove_orphaned_temp_files(root: str | Path = DEFAULT_ROOT) -> list[Path]:
     return removed
 
 
-def load_or_build_cache(model, dataset, root: str | Path = DEFAULT_ROOT, progress: bool = True) -> TrunkCache:
+def load_or_build_cache(model, dataset, root: str | Path | None = None, progress: bool = True) -> TrunkCache:
     """The dataset's trunk states for this model's cut: read if a valid cache exists, else built and written."""
     if not model.cached_trunk:
         raise ValueError("the trunk cache needs train.trainable_layers other than 'all'")
+    root = root if root is not None else default_root()
     remove_orphaned_temp_files(root)
     key = cache_key(model, dataset)
     path = cache_path(key, root)

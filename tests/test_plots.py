@@ -174,6 +174,22 @@ def test_top1_with_ci_error_bars_are_the_t_interval_over_seeds():
     assert ax.patches[0].get_height() == pytest.approx(0.8)
 
 
+def test_sweep_curve_averages_only_the_seeds_the_sweep_ran():
+    """The condition's own row of a seed the sweep did not run stays out, so every point is the same seeds' mean."""
+    rows = [{"variant": "disjoint", "condition": "v3_contrastive", "seed": s, "prefix_d2h_top1": v, "prefix_h2d_top1": v,
+             "triplet_acc_dating": 0.8, "triplet_acc_hiring": 0.9} for s, v in ((42, 0.8), (43, 0.4))]
+    rows += [{"variant": "disjoint", "condition": "v3_contrastive@prefix_dim=16", "seed": 42, "prefix_d2h_top1": 0.6,
+              "prefix_h2d_top1": 0.6, "triplet_acc_dating": 0.7, "triplet_acc_hiring": 0.9}]
+    rows += [{"variant": "heldout", "condition": "v3_contrastive", "seed": 42, "prefix_d2h_top1": 0.1,
+              "prefix_h2d_top1": 0.1, "triplet_acc_dating": 0.8, "triplet_acc_hiring": 0.8}]  # no sweep: no panel
+    frame = pd.DataFrame(rows)
+    frame["prefix_top1"] = frame["prefix_d2h_top1"]
+    fig = plots.sweep_curve(frame, "prefix_dim", base_value=64)
+    assert len(fig.axes) == 1 and fig.axes[0].get_title().startswith("disjoint") and "(seed 42)" in fig.axes[0].get_title()
+    curve = next(line for line in fig.axes[0].lines if line.get_label().startswith("identity"))
+    assert list(curve.get_xdata()) == [16, 64] and list(curve.get_ydata()) == pytest.approx([0.6, 0.8])
+
+
 def test_cka_vs_dim(results, check):
     fig = plots.cka_vs_dim(results, prefix_dim=64)
     assert fig.axes[0].get_xscale() == "log"

@@ -211,20 +211,23 @@ def paired_differences(table: pd.DataFrame) -> Figure:
 
 def sweep_curve(frame: pd.DataFrame, key: str, base_value, condition: str = PROPOSED) -> Figure | None:
     """Identity top-1 and within-domain triplet accuracy against a swept value (rows <condition>@<key>=<v>,
-    plus the condition's own row at base_value), per variant: mean over seeds with 95% t-intervals.
-    None when the frame holds no sweep of key."""
+    plus the condition's own row at base_value), per variant with a sweep: mean over the seeds the sweep ran
+    (the condition's own row of other seeds is left out, so every point averages the same seeds) with 95%
+    t-intervals. None when the frame holds no sweep of key."""
     prefix = sweep_prefix(condition, key)
     swept = frame["condition"].str.startswith(prefix)
     if not swept.any():
         return None
-    rows = frame[swept | (frame["condition"] == condition)].copy()
+    seeds = {variant: set(g["seed"]) for variant, g in frame[swept].groupby("variant")}
+    in_sweep = np.array([s in seeds.get(v, ()) for v, s in zip(frame["variant"], frame["seed"], strict=True)], dtype=bool)
+    own = (frame["condition"] == condition) & in_sweep
+    rows = frame[swept | own].copy()
     rows["value"] = [float(c.removeprefix(prefix)) if c.startswith(prefix) else float(base_value) for c in rows["condition"]]
     rows["triplet_acc"] = rows[["triplet_acc_dating", "triplet_acc_hiring"]].mean(axis=1)
-    variants = ordered_variants(rows["variant"])
-    fig, axes = _figure(1, max(1, len(variants)), 7 * max(1, len(variants)), 5, sharey=True)
+    variants = ordered_variants(seeds)
+    fig, axes = _figure(1, len(variants), 7 * len(variants), 5, sharey=True)
     for ax, variant in zip(axes[0], variants, strict=False):
         v = rows[rows["variant"] == variant]
-        n_seeds = int(v["seed"].nunique())
         for metric, color, label in (("prefix_top1", "C0", "identity: prefix top-1 (both directions)"),
                                      ("triplet_acc", "C2", "within-domain triplet accuracy (mean of domains)")):
             stats = np.asarray([(x, *seed_interval(g[metric])) for x, g in v.groupby("value")])
@@ -234,8 +237,9 @@ def sweep_curve(frame: pd.DataFrame, key: str, base_value, condition: str = PROP
         ax.set_xscale("log", base=2)
         values = sorted(v["value"].unique())
         ax.set_xticks(values, [f"{x:g}" for x in values])
-        seeds = f"mean over {n_seeds} seeds, band: 95% t-interval" if n_seeds > 1 else "one seed"
-        ax.set(ylim=(-0.02, 1.02), title=f"{variant}: {condition} against {key}\n({seeds})", xlabel=f"{key} (log2)",
+        names = ", ".join(str(s) for s in sorted(seeds[variant]))
+        seen = f"mean over seeds {names}, band: 95% t-interval" if len(seeds[variant]) > 1 else f"seed {names}"
+        ax.set(ylim=(-0.02, 1.02), title=f"{variant}: {condition} against {key}\n({seen})", xlabel=f"{key} (log2)",
                ylabel="score")
         ax.legend(fontsize=8, loc="lower right")
     return fig

@@ -12,6 +12,7 @@ from ..record import RunFolderError, StudyLock
 from ..tables import update_readme, write_results_table
 from .notebooks import DEFAULT_CELL_TIMEOUT, ROOT
 from .plan import EXECUTORS, check_overrides, check_seeds, parse_sweep
+from .reproduce import DEFAULT_OUT, reproduce
 from .run import run_study
 
 
@@ -85,7 +86,8 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", default=",".join(variants(default_only=True)),
                     help=f"comma list of text variants out of {', '.join(variants())} "
                          f"(default: {','.join(variants(default_only=True))})")
-    ap.add_argument("--out", default=str(ROOT / "runs"), help="root of the run record")
+    ap.add_argument("--out", default=None, help="root of the run record (default: runs/; with --reproduce: "
+                    "runs-reproduced/)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=YAML",
                     help="override a param, e.g. --set model.base_model=BAAI/bge-small-en-v1.5 (repeatable)")
     ap.add_argument("--table-only", action="store_true", help="only rebuild the results table from the runs")
@@ -113,7 +115,21 @@ def main(argv=None) -> int:
     ap.add_argument("--params", default=None, metavar="DIR",
                     help=f"another params folder (base.yaml, profiles/, conditions/) for this study and its "
                          f"notebooks (default: {PARAMS_DIR}; also ${PARAMS_ENV})")
+    ap.add_argument("--reproduce", action="store_true",
+                    help="retrain --seeds x --variants (x --conditions) of the committed record (--against) into "
+                         "--out from cold caches, then write and print how far each headline metric lands from it")
+    ap.add_argument("--against", default=str(ROOT / "runs"), metavar="DIR",
+                    help="with --reproduce: the root of the committed record compared with (default: runs/)")
     args = ap.parse_args(argv)
+    if args.reproduce:
+        clash = [flag for flag, on in (("--table-only", args.table_only), ("--recompute-metrics", args.recompute_metrics),
+                                       ("--refresh-references", args.refresh_references),
+                                       ("--sweep", args.sweep is not None)) if on]
+        if clash:
+            ap.error(f"--reproduce retrains the profile's own runs; it does not combine with {', '.join(clash)}")
+    elif args.against != str(ROOT / "runs"):
+        ap.error("--against is read only with --reproduce")
+    args.out = args.out or str(DEFAULT_OUT if args.reproduce else ROOT / "runs")
     try:
         if args.params is not None:
             use_params_dir(args.params)
@@ -147,6 +163,12 @@ def main(argv=None) -> int:
         overrides = parse_overrides(args.set)
         conditions = None if args.conditions == "all" else tuple(_csv(args.conditions))
         seeds = parse_seeds(args.seeds)
+        if args.reproduce:
+            _, failures = reproduce(args.profile, seeds, tuple(_csv(args.variants)), args.out, args.against,
+                                          conditions, overrides=overrides, log_output=args.log_output,
+                                          cell_timeout=args.cell_timeout, executor=args.executor,
+                                          scheduler=args.scheduler, workers=args.workers, threads=args.threads)
+            return 1 if failures else 0
         _, failures = run_study(args.profile, conditions, seeds, tuple(_csv(args.variants)), args.out,
                                 overrides=overrides, log_output=args.log_output,
                                 refresh_references=args.refresh_references,
