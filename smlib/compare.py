@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from .provenance import NOT_RECORDED, record_provenance
 from .record import RunFolderError, dataset_in, iter_runs
@@ -64,8 +65,6 @@ def _people_bootstrap(correct: np.ndarray, owner: np.ndarray, seed: int) -> tupl
 
 def _jackknife_cka(dating, hiring) -> tuple[float, float]:
     """Normal 95% interval of debiased CKA from its leave-one-person-out jackknife."""
-    import torch
-
     from .invariance import _cka_from_grams, _gram
 
     gk, gl = _gram(dating), _gram(hiring)
@@ -88,33 +87,32 @@ def _wilson(p: float, n: int) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def run_intervals(folder: Path, metrics: dict, seed: int) -> dict[str, tuple[float, float]]:
-    """The 95% intervals over people of one run's headline metrics (what its folder holds them for)."""
-    import torch
-
-    from .metrics import triplet_correct
-    from .run_metrics import identity_space
-
+def _stored_intervals(metrics: dict) -> dict[str, tuple[float, float]]:
+    """The headline intervals a row records itself (<metric>_ci_low / _ci_high), where both bounds are there."""
     out = {}
     for m in HEADLINE:
         low, high = metrics.get(f"{m}_ci_low"), metrics.get(f"{m}_ci_high")
         if low is not None and high is not None and not (pd.isna(low) or pd.isna(high)):
             out[m] = (float(low), float(high))
-    path = folder / "embeddings.npz"
-    if not path.exists():
+    return out
+
+
+def run_intervals(folder: Path, metrics: dict, seed: int) -> dict[str, tuple[float, float]]:
+    """The 95% intervals over people of one run's headline metrics: those metrics.json records, and from its
+    embeddings.npz those it does not (triplet accuracy, debiased CKA, the domain probe)."""
+    from .evaluation import load_embeddings
+    from .metrics import triplet_correct
+    from .run_metrics import identity_space, triplet_rows
+
+    out = _stored_intervals(metrics)
+    if not (folder / "embeddings.npz").exists():
         return out
-    try:
-        with np.load(path) as saved:
-            emb = {k: saved[k] for k in saved.files}
-    except (OSError, ValueError) as e:
-        raise RunFolderError(f"{path} is unreadable or corrupted ({e})") from None
-    row = {int(pid): r for r, pid in enumerate(emb["person_ids"].tolist())}
+    emb = load_embeddings(folder / "embeddings.npz")
     for domain in ("dating", "hiring"):
-        triplets = emb.get(f"triplets_{domain}")
-        if triplets is None or not len(triplets):
+        if not len(emb[f"triplets_{domain}"]):
             continue
         x = torch.from_numpy(np.asarray(emb[domain]))
-        idx = torch.tensor([[row[int(i)] for i in t3] for t3 in triplets], dtype=torch.long)  # (T, 3)
+        idx = triplet_rows(emb, domain)  # (T, 3)
         correct = triplet_correct(x[idx[:, 0]], x[idx[:, 1]], x[idx[:, 2]]).double().numpy()
         out[f"triplet_acc_{domain}"] = _people_bootstrap(correct, idx[:, 0].numpy(), seed)
     dating, hiring = identity_space(emb)
@@ -149,16 +147,15 @@ def compare_records(a: str | Path, b: str | Path, seeds=None, variants=None, con
     rows = []
     for rec in merged.to_dict("records"):
         folder = dataset_in(a, rec["variant"], int(rec["seed"])) / rec["condition"]
-        bounds = run_intervals(folder, rec, int(rec["seed"])) if (folder / "metrics.json").exists() else {
-            m: (rec.get(f"{m}_ci_low"), rec.get(f"{m}_ci_high")) for m in HEADLINE}
+        bounds = (run_intervals(folder, rec, int(rec["seed"])) if (folder / "metrics.json").exists()
+                  else _stored_intervals(rec))  # a reference row: what references.json records
         for m in HEADLINE:
             va = rec.get(m)
             if va is None or pd.isna(va):
                 continue
             vb = rec.get(f"{m}__b") if rec["_merge"] == "both" else float("nan")
+            has = m in bounds and not any(math.isnan(v) for v in bounds[m])
             low, high = bounds.get(m, (float("nan"), float("nan")))
-            low, high = (float("nan") if v is None or pd.isna(v) else float(v) for v in (low, high))
-            has = not (math.isnan(low) or math.isnan(high))
             how = HEADLINE[m] if has else "none"
             n = people.get((rec["variant"], int(rec["seed"])))
             if has and m.endswith("_top1") and high - low <= EQUAL and n:  # 0/N or N/N: a bootstrap has no spread

@@ -205,15 +205,21 @@ def _cross_domain(run: SavedRun) -> dict:
             **cross_domain_metrics(run.tensor("dating"), run.tensor("hiring"), run.n_resamples, run.seed, "full_")}
 
 
+def triplet_rows(emb: dict[str, np.ndarray], domain: str) -> torch.Tensor:
+    """(T, 3) long: the rows of embeddings.npz that each saved validation triplet (anchor, positive, negative
+    person ids) of a domain points at."""
+    row = {int(pid): r for r, pid in enumerate(emb["person_ids"].tolist())}
+    return torch.tensor([[row[int(i)] for i in t3] for t3 in emb[f"triplets_{domain}"]], dtype=torch.long)
+
+
 @embedding_metric(shows=(Shown("triplet_acc_dating", "dating triplet accuracy", summary=True, interval=True),
                          Shown("triplet_acc_hiring", "hiring triplet accuracy", summary=True, interval=True),
                          Shown("prefix_variance_dating", "variance of the dating prefix", summary=True)))
 def _within_domain(run: SavedRun) -> dict:
     """Triplet accuracy of the full embedding on validation triplets, and the spread of each domain's prefix."""
-    row = {pid: r for r, pid in enumerate(run.emb["person_ids"].tolist())}
     out = {}
     for domain in DOMAINS:
-        idx = torch.tensor([[row[int(i)] for i in t3] for t3 in run.emb[f"triplets_{domain}"]], dtype=torch.long)  # (T, 3)
+        idx = triplet_rows(run.emb, domain)  # (T, 3)
         x = run.tensor(domain)
         out[f"triplet_acc_{domain}"] = triplet_accuracy(x[idx[:, 0]], x[idx[:, 1]], x[idx[:, 2]])
         prefix = run.tensor(f"{domain}_prefix")

@@ -298,8 +298,6 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-
-
 def compare_records(a: str | Path, b: str | Path, seeds=None, variants=None, conditions=None) -> pd.DataFrame:
     """How far record b (a profile folder, e.g. a reproduction) lands from record a, per headline metric: see
     smlib.compare.compare_records (and smlib.compare.comparison_markdown for the table a reader reads)."""

@@ -35,6 +35,8 @@ def default_root() -> Path:
     """Where trunk caches live: $SMLIB_CACHE_DIR/trunk when set (read at each call), else DEFAULT_ROOT."""
     other = os.environ.get(CACHE_ENV)
     return Path(other) / "trunk" if other else DEFAULT_ROOT
+
+
 FORMAT = 2  # 2: the checksum covers key, index and states (1 covered the states only)
 
 
@@ -210,8 +212,7 @@ def load_or_build_cache(model, dataset, root: str | Path | None = None, progress
     """The dataset's trunk states for this model's cut: read if a valid cache exists, else built and written."""
     if not model.cached_trunk:
         raise ValueError("the trunk cache needs train.trainable_layers other than 'all'")
-    root = root if root is not None else default_root()
-    remove_orphaned_temp_files(root)
+    remove_orphaned_temp_files(root)  # both resolve root None to default_root()
     key = cache_key(model, dataset)
     path = cache_path(key, root)
     cache = read_cache(path, key)

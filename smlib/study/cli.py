@@ -165,9 +165,9 @@ def main(argv=None) -> int:
         seeds = parse_seeds(args.seeds)
         if args.reproduce:
             _, failures = reproduce(args.profile, seeds, tuple(_csv(args.variants)), args.out, args.against,
-                                          conditions, overrides=overrides, log_output=args.log_output,
-                                          cell_timeout=args.cell_timeout, executor=args.executor,
-                                          scheduler=args.scheduler, workers=args.workers, threads=args.threads)
+                                    conditions, overrides=overrides, log_output=args.log_output,
+                                    cell_timeout=args.cell_timeout, executor=args.executor,
+                                    scheduler=args.scheduler, workers=args.workers, threads=args.threads)
             return 1 if failures else 0
         _, failures = run_study(args.profile, conditions, seeds, tuple(_csv(args.variants)), args.out,
                                 overrides=overrides, log_output=args.log_output,

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..compare import verdicts, write_comparison
 from ..config import REFERENCE_ROWS
 from ..config import conditions as all_conditions
-from ..record import RunFolderError, iter_runs
+from ..record import RunFolderError, dataset_in, iter_runs
 from ..trunk_cache import CACHE_ENV
 from .notebooks import ROOT
 from .run import run_study
@@ -48,7 +48,7 @@ def reproduce(profile: str, seeds, variants, out: str | Path = DEFAULT_OUT, agai
     committed, reproduced = check_reproduce(profile, out, against)
     for seed in seeds:
         for variant in variants:
-            if not (committed / variant / f"seed{seed}").is_dir():
+            if not dataset_in(committed, variant, seed).is_dir():
                 raise RunFolderError(f"{committed}: the committed record has no {variant} seed {seed} to compare "
                                      "with (check --seeds and --variants)")
     cache = Path(out).resolve() / CACHE
