@@ -111,7 +111,9 @@ def reading(record: Path) -> str:
     paired = pd.read_csv(record / "paired_differences.csv") if (record / "paired_differences.csv").exists() else None
     params = next(iter_runs(record, "metrics.json"), None)
     k = json.loads(params[3].read_text())["params"]["model"]["prefix_dim"] if params else 64
-    out = [f"Reading of {record} (K = {k}); t-intervals over seeds unless said otherwise"]
+    shown = record.resolve()
+    shown = shown.relative_to(ROOT) if ROOT in shown.parents else shown  # the same header on every checkout
+    out = [f"Reading of {shown} (K = {k}); t-intervals over seeds unless said otherwise"]
     for variant in ordered_variants(long["variant"]):
         v = long[long["variant"] == variant]
         seeds = sorted(v["seed"].dropna().astype(int).unique())
