@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .invariance import cka_debiased_interval
 from .provenance import NOT_RECORDED, record_provenance
 from .record import RunFolderError, dataset_in, iter_runs
 
@@ -63,23 +64,6 @@ def _people_bootstrap(correct: np.ndarray, owner: np.ndarray, seed: int) -> tupl
     return float(low), float(high)
 
 
-def _jackknife_cka(dating, hiring) -> tuple[float, float]:
-    """Normal 95% interval of debiased CKA from its leave-one-person-out jackknife."""
-    from .invariance import _cka_from_grams, _gram
-
-    gk, gl = _gram(dating), _gram(hiring)
-    n = gk.shape[0]
-    values = []
-    for i in range(n):
-        keep = torch.tensor([j for j in range(n) if j != i])
-        values.append(_cka_from_grams(gk[keep][:, keep], gl[keep][:, keep]))
-    values = np.asarray(values)
-    centre = float(np.mean(values))
-    se = math.sqrt((n - 1) / n * float(np.sum((values - centre) ** 2)))
-    full = _cka_from_grams(gk, gl)
-    return full - 1.96 * se, full + 1.96 * se
-
-
 def _wilson(p: float, n: int) -> tuple[float, float]:
     z = 1.959964
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
@@ -117,7 +101,7 @@ def run_intervals(folder: Path, metrics: dict, seed: int) -> dict[str, tuple[flo
         out[f"triplet_acc_{domain}"] = _people_bootstrap(correct, idx[:, 0].numpy(), seed)
     dating, hiring = identity_space(emb)
     if dating.shape[1] >= K and dating.shape[0] >= 6:
-        out[f"cka_debiased@{K}"] = _jackknife_cka(dating[:, :K], hiring[:, :K])
+        out[f"cka_debiased@{K}"] = cka_debiased_interval(dating[:, :K], hiring[:, :K])
     acc = metrics.get(f"domain_probe_acc@{K}")
     if acc is not None and not pd.isna(acc):
         out[f"domain_probe_acc@{K}"] = _wilson(float(acc), 2 * len(emb["person_ids"]))

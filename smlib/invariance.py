@@ -54,6 +54,25 @@ def _cka_from_grams(K: torch.Tensor, L: torch.Tensor) -> float:
     return float(hsic_unbiased(K, L) / denom) if denom > 0 else float("nan")
 
 
+def cka_debiased_interval(X: torch.Tensor, Y: torch.Tensor) -> tuple[float, float]:
+    """Normal 95% interval of debiased CKA from its leave-one-person-out jackknife (rows are people)."""
+    check_matrix("X", X)
+    check_matrix("Y", Y)
+    if X.shape[0] != Y.shape[0] or X.shape[0] < 5:
+        raise ValueError(f"the jackknife needs the same people (at least 5) on both sides, got {X.shape[0]} and "
+                         f"{Y.shape[0]} rows")
+    K, L = _gram(X), _gram(Y.to(X.device))
+    n = K.shape[0]
+    values = []
+    for i in range(n):
+        keep = torch.tensor([j for j in range(n) if j != i])
+        values.append(_cka_from_grams(K[keep][:, keep], L[keep][:, keep]))
+    values = np.asarray(values)
+    se = float(np.sqrt((n - 1) / n * np.sum((values - values.mean()) ** 2)))
+    full = _cka_from_grams(K, L)
+    return full - 1.96 * se, full + 1.96 * se
+
+
 def cka_null(X: torch.Tensor, Y: torch.Tensor, n_permutations: int = CKA_NULL_PERMUTATIONS, seed: int = 0,
              debiased: bool = True) -> np.ndarray:
     """The estimator's values with Y's rows shuffled across people (n_permutations, a fixed seed): what CKA reads

@@ -9,10 +9,11 @@ import hashlib
 import json
 import platform
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
+
+from .record import RunFolderError
 
 PACKAGE = Path(__file__).resolve().parent
 NOT_RECORDED = "not recorded"  # runs made before provenance was written
@@ -89,25 +90,21 @@ def record_provenance(runs) -> pd.DataFrame:
         try:
             saved = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as e:
-            from .record import RunFolderError
-
             raise RunFolderError(f"{path} is unreadable or corrupted ({e})") from None
         prov = saved.get("provenance") or {}
         rows.append({"variant": variant, "seed": seed, "run": name, "precision": saved.get("precision") or NOT_RECORDED,
                      "smlib_source": prov.get("smlib_source", NOT_RECORDED),
                      "smlib_commit": prov.get("smlib_commit") or prov.get("git_commit"),
                      "machine": f"{prov['cpu']} ({prov['cpu_flags']})" if "cpu" in prov else NOT_RECORDED,
-                     "device": prov.get("device_name", NOT_RECORDED)})
+                     "accelerator": prov.get("device_name") if str(prov.get("device", "cpu")) != "cpu" else None})
     return pd.DataFrame(rows, columns=["variant", "seed", "run", "precision", "smlib_source", "smlib_commit",
-                                       "machine", "device"])
+                                       "machine", "accelerator"])
 
 
 def check_one_precision(frame: pd.DataFrame, where) -> None:
     """Refuse a record whose runs trained in more than one precision (one table cannot mix them)."""
     counts = frame["precision"].value_counts()
     if len(counts) > 1:
-        from .record import RunFolderError
-
         detail = "; ".join(f"{p}: {n} runs, e.g. {_example(frame, p)}" for p, n in counts.items())
         raise RunFolderError(f"{where}: the runs trained in more than one precision ({detail}); one table cannot "
                              "mix them: rerun the odd ones with one --set train.precision, or into another --out")
@@ -132,11 +129,13 @@ def provenance_markdown(frame: pd.DataFrame) -> str:
         made = f" (commit {', '.join(str(c)[:10] for c in commits)})" if len(commits) else ""
         parts.append(f"`{src}`{made}: {len(runs)} run{'s' if len(runs) > 1 else ''}")
     source_text, one = "; ".join(parts), len(parts) == 1
+    on_gpu = frame["accelerator"].dropna()  # a CUDA run names its GPU; a CPU run's machine is its device
+    accelerators = ("; accelerator " + "; ".join(f"{v} ({n} run{'s' if n > 1 else ''})"
+                                                 for v, n in on_gpu.value_counts().items())) if len(on_gpu) else ""
     return (f"\nProvenance ({len(frame)} trained runs, from each run's train.json): precision {counted('precision')}; "
             f"smlib source {'(one for every run) ' if one else '(**more than one**) '}{source_text}; "
-            f"machine {counted('machine')}.\n")
+            f"machine {counted('machine')}{accelerators}.\n")
 
 
 if __name__ == "__main__":  # print this checkout's provenance
     print(json.dumps(run_provenance("cpu"), indent=2))
-    sys.exit(0)

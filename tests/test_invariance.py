@@ -70,6 +70,21 @@ def test_the_permutation_null_is_seeded_and_sits_below_a_real_match():
     assert abs(null.mean()) < 0.02 and np.quantile(null, 0.975) < metrics.cka(x, y, debiased=True)
 
 
+def test_the_jackknife_interval_of_debiased_cka_holds_its_estimate_and_separates_match_from_none():
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(60, 16, generator=g)
+    independent = invariance.cka_debiased_interval(x, torch.randn(60, 16, generator=g))
+    matched = invariance.cka_debiased_interval(x, x + 0.3 * torch.randn(60, 16, generator=g))
+    assert independent[0] < 0 < independent[1] < matched[0]
+    estimate = invariance.cka_debiased(x, x + 0.0)
+    low, high = invariance.cka_debiased_interval(x, x + 0.0)
+    assert low <= estimate <= high and high - low < 1e-9  # identical sides: every leave-one-out value is 1
+    with pytest.raises(ValueError, match="same people"):
+        invariance.cka_debiased_interval(x, x[:59])
+    with pytest.raises(ValueError, match="2-d"):
+        invariance.cka_debiased_interval(x[0], x[0])
+
+
 def test_the_domain_probe_reads_one_half_for_one_distribution_and_one_for_separable_domains():
     rng = np.random.default_rng(5)
     same = invariance.domain_probe_accuracy(rng.standard_normal((150, 16)), rng.standard_normal((150, 16)))

@@ -80,3 +80,16 @@ def test_a_corrupted_train_json_is_named(tmp_path):
     (folder / "train.json").write_text("{not json")
     with pytest.raises(RunFolderError, match=r"train\.json is unreadable or corrupted"):
         tables.write_results_table(profile_dir)
+
+
+def test_a_cuda_run_names_its_gpu_and_a_cpu_record_names_none(tmp_path):
+    profile_dir = tmp_path / "smoke"
+    _run(profile_dir, "verbatim", 42, "v3_contrastive", "bf16")
+    tables.write_results_table(profile_dir)
+    assert "accelerator" not in (profile_dir / "results.md").read_text()  # a CPU run's machine is its device
+    gpu = _run(profile_dir, "verbatim", 42, "v3_mse", "bf16")
+    saved = json.loads((gpu / "train.json").read_text())
+    saved["provenance"].update(device="cuda", device_name="NVIDIA H200")
+    (gpu / "train.json").write_text(json.dumps(saved))
+    tables.write_results_table(profile_dir)
+    assert "machine Some CPU (avx2) (2 runs); accelerator NVIDIA H200 (1 run)." in (profile_dir / "results.md").read_text()
