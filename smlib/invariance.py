@@ -63,11 +63,9 @@ def cka_debiased_interval(X: torch.Tensor, Y: torch.Tensor) -> tuple[float, floa
                          f"{Y.shape[0]} rows")
     K, L = _gram(X), _gram(Y.to(X.device))
     n = K.shape[0]
-    values = []
-    for i in range(n):
-        keep = torch.tensor([j for j in range(n) if j != i])
-        values.append(_cka_from_grams(K[keep][:, keep], L[keep][:, keep]))
-    values = np.asarray(values)
+    everyone = torch.arange(n)
+    values = np.asarray([_cka_from_grams(K[keep][:, keep], L[keep][:, keep])
+                         for keep in (everyone[everyone != i] for i in range(n))])
     se = float(np.sqrt((n - 1) / n * np.sum((values - values.mean()) ** 2)))
     full = _cka_from_grams(K, L)
     return full - 1.96 * se, full + 1.96 * se

@@ -129,9 +129,8 @@ def provenance_markdown(frame: pd.DataFrame) -> str:
         made = f" (commit {', '.join(str(c)[:10] for c in commits)})" if len(commits) else ""
         parts.append(f"`{src}`{made}: {len(runs)} run{'s' if len(runs) > 1 else ''}")
     source_text, one = "; ".join(parts), len(parts) == 1
-    on_gpu = frame["accelerator"].dropna()  # a CUDA run names its GPU; a CPU run's machine is its device
-    accelerators = ("; accelerator " + "; ".join(f"{v} ({n} run{'s' if n > 1 else ''})"
-                                                 for v, n in on_gpu.value_counts().items())) if len(on_gpu) else ""
+    # a CUDA run names its GPU; a CPU run's machine is its device (counted skips the runs without one)
+    accelerators = f"; accelerator {counted('accelerator')}" if frame["accelerator"].notna().any() else ""
     return (f"\nProvenance ({len(frame)} trained runs, from each run's train.json): precision {counted('precision')}; "
             f"smlib source {'(one for every run) ' if one else '(**more than one**) '}{source_text}; "
             f"machine {counted('machine')}{accelerators}.\n")
