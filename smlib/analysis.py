@@ -12,9 +12,8 @@ import pandas as pd
 import torch
 
 from .config import PROPOSED, REFERENCE_ROWS, ordered_variants, row_order
-from .embeddings import truncate_normalize
 from .evaluation import load_embeddings
-from .metrics import gallery_top1, mean_both_ways, paired_bootstrap_diff, top1_both_ways
+from .metrics import cosine_similarities, gallery_top1, mean_both_ways, paired_bootstrap_diff, top1_both_ways
 from .record import iter_datasets, iter_runs
 
 GALLERY_SIZES = (10, 20, 50, 100)
@@ -49,9 +48,8 @@ def record_similarities(profile_dir: str | Path,
     out = {}
     for variant, seed, name, path in iter_runs(profile_dir, "embeddings.npz", sweeps):
         emb = load_embeddings(path)
-        d, h = (truncate_normalize(torch.from_numpy(np.asarray(emb[f"{x}_prefix"], dtype=np.float32)))
-                for x in ("dating", "hiring"))
-        out[(variant, seed, name)] = (np.asarray(emb["person_ids"]), d @ h.T)
+        d, h = (torch.from_numpy(np.asarray(emb[f"{x}_prefix"], dtype=np.float32)) for x in ("dating", "hiring"))
+        out[(variant, seed, name)] = (np.asarray(emb["person_ids"]), cosine_similarities(d, h))
     for variant, seed, path in iter_datasets(profile_dir, "reference_sims.npz"):
         with np.load(path) as z:
             for name in z.files:

@@ -18,9 +18,8 @@ import torch
 from . import __version__
 from .config import DOMAINS, Params, row_order
 from .data import Dataset
-from .embeddings import truncate_normalize
 from .kernel import runtime_info
-from .metrics import DIRECTIONS, dim_sweep, match_summary
+from .metrics import DIRECTIONS, cosine_similarities, dim_sweep, match_summary
 from .record import RunFolderError, dataset_in
 from .run_metrics import metrics_from_embeddings, retrieval_keys
 
@@ -194,7 +193,7 @@ def hardest_misses(emb: dict, dataset, k: int = 5) -> pd.DataFrame:
     """The k dating queries whose true résumé ranks worst on the identity prefix, with the texts."""
     dating, hiring = embedding_pair(emb, "prefix")
     ids = np.asarray(emb["person_ids"]).tolist()
-    s = match_summary(truncate_normalize(dating) @ truncate_normalize(hiring).T)  # (N, N) dating x hiring
+    s = match_summary(cosine_similarities(dating, hiring))  # (N, N) dating x hiring
     sims, ranks, (best_sim, best_row) = s.sims, s.ranks, s.best_wrong
     rows = []
     for i in range(len(ids)):

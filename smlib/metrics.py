@@ -38,14 +38,20 @@ def _match_indices(query_ids, gallery_ids, n_query: int, n_gallery: int) -> list
     return [row_of[qid] for qid in query_ids]
 
 
-def _similarities(query: torch.Tensor, gallery: torch.Tensor, dim: int | None = None) -> torch.Tensor:
-    """Cosine similarity of every query row to every gallery row, on the first `dim` columns."""
+def cosine_similarities(query, gallery, dim: int | None = None) -> torch.Tensor:
+    """Cosine similarity (float64) of every query row to every gallery row, on the first `dim` columns.
+
+    Every similarity that a rank is read from comes from here. It is float64 so that a ranking does not depend
+    on the CPU: float32 matrix products sum in a different order on AVX2, AVX512 and AMX kernels (~1e-7 apart),
+    enough to swap a near-tie and move a recorded recall when a record is recomputed on another machine.
+    """
+    query, gallery = torch.as_tensor(query), torch.as_tensor(gallery)
     check_matrix("query", query)
     check_matrix("gallery", gallery)
     if query.shape[1] != gallery.shape[1]:
         raise ValueError(f"query width {query.shape[1]} != gallery width {gallery.shape[1]}")
-    q = truncate_normalize(query, dim)  # (N, d)
-    g = truncate_normalize(gallery, dim).to(q.dtype)  # (M, d)
+    q = truncate_normalize(query.double(), dim)  # (N, d)
+    g = truncate_normalize(gallery.double(), dim).to(q.device)  # (M, d)
     return q @ g.T  # (N, M)
 
 
@@ -134,7 +140,7 @@ def mean_both_ways(d2h, h2d):
 def summarize_matches(query: torch.Tensor, gallery: torch.Tensor, query_ids, gallery_ids,
                       dim: int | None = None) -> MatchSummary:
     """The MatchSummary of cosine retrieval from query rows to the gallery row with the same id (first dim columns)."""
-    sims = _similarities(query, gallery, dim)  # (N, M)
+    sims = cosine_similarities(query, gallery, dim)  # (N, M)
     targets = torch.tensor(_match_indices(query_ids, gallery_ids, query.shape[0], gallery.shape[0]), device=sims.device)
     return match_summary(sims, targets)
 

@@ -14,10 +14,9 @@ import torch
 from .baselines import identifiability_ceiling, pair_map_similarity, select_pair_map, select_tfidf_map, tfidf_similarity
 from .config import DOMAINS, Params
 from .data import Dataset
-from .embeddings import truncate_normalize
 from .invariance import cca_similarity, one_to_one_metrics, procrustes_similarity
-from .metrics import DIRECTIONS, both_ways
-from .run_metrics import metrics_from_embeddings, retrieval_metrics
+from .metrics import DIRECTIONS, both_ways, cosine_similarities
+from .run_metrics import cross_domain_metrics, metrics_from_embeddings, retrieval_metrics
 from .selection import dev_rule
 
 
@@ -62,9 +61,11 @@ def reference_rows(dataset: Dataset, params: Params, zero_shot_model=None, train
 
         emb = embed_validation(zero_shot_model, dataset, params.eval.batch_size)
         m = metrics_from_embeddings(emb, params.model.matryoshka_dims, params.eval.bootstrap_resamples, params.seed)
+        sims["zero_shot"] = cosine_similarities(emb["dating_prefix"], emb["hiring_prefix"]).numpy().astype(np.float32)
+        # its prefix retrieval read off the float32 matrix that is saved, as --recompute-metrics reads it
+        m |= cross_domain_metrics(torch.from_numpy(sims["zero_shot"]), None, params.eval.bootstrap_resamples,
+                                  params.seed, "prefix_")
         rows.append({**base, "condition": "zero_shot", **m})
-        sims["zero_shot"] = (truncate_normalize(torch.from_numpy(emb["dating_prefix"]))
-                             @ truncate_normalize(torch.from_numpy(emb["hiring_prefix"])).T).numpy()
         if trained:
             feats = {"val": {d: emb[d] for d in DOMAINS},
                      "train": {d: zero_shot_model.encode(train_texts[d], d).numpy() for d in DOMAINS}}

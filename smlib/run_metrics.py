@@ -27,6 +27,7 @@ from .metrics import (
     bootstrap_ci,
     both_ways,
     cka_across_dims,
+    cosine_similarities,
     match_summary,
     mean_both_ways,
     prefix_variance,
@@ -86,7 +87,7 @@ def cross_domain_metrics(dating: torch.Tensor, hiring: torch.Tensor | None, n_re
                          prefix: str) -> dict[str, float]:
     """Both directions of cross-domain retrieval for row-aligned dating/hiring embeddings (one similarity
     matrix: hiring -> dating reads its transpose). hiring None: `dating` already is that (N, N) matrix."""
-    sims = dating if hiring is None else truncate_normalize(dating) @ truncate_normalize(hiring).T  # (N, N)
+    sims = dating if hiring is None else cosine_similarities(dating, hiring)  # (N, N)
     out = {}
     for direction, s in zip(DIRECTIONS, both_ways(sims), strict=False):
         out |= retrieval_metrics(s, n_resamples, seed, f"{prefix}{direction}_", margin=True)
@@ -272,7 +273,7 @@ def _domain_probe(run: SavedRun) -> dict:
 def _one_to_one(run: SavedRun) -> dict:
     """prefix_hungarian_top1 (the optimal one-to-one assignment of the identity similarities) and
     prefix_hubness_d2h (skewness of how often each résumé is among a profile's HUBNESS_K nearest)."""
-    sims = truncate_normalize(run.tensor("dating_prefix")) @ truncate_normalize(run.tensor("hiring_prefix")).T
+    sims = cosine_similarities(run.tensor("dating_prefix"), run.tensor("hiring_prefix"))
     return one_to_one_metrics(sims)
 
 

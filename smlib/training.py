@@ -16,9 +16,8 @@ from tqdm import tqdm
 
 from .config import DOMAINS
 from .data import Dataset
-from .embeddings import truncate_normalize
 from .losses import CombinedLoss, StepEmbeddings, build_loss
-from .metrics import mean_both_ways, top1_both_ways
+from .metrics import cosine_similarities, mean_both_ways, top1_both_ways
 from .models import SharedEmbeddingModel, build_model, save_checkpoint
 from .provenance import run_provenance
 from .selection import KeepBest, dev_refs
@@ -274,8 +273,8 @@ def prefix_top1(model: SharedEmbeddingModel, embedder: Embedder, dating: list, h
     model.eval()
     try:
         pooled = embedder(dating + hiring)  # (2N, H)
-        ident = truncate_normalize(model.identity_embedding(pooled).float())  # (2N, K)
-        sims = ident[: len(dating)] @ ident[len(dating):].T  # (N, N) dating x hiring
+        ident = model.identity_embedding(pooled).float()  # (2N, K)
+        sims = cosine_similarities(ident[: len(dating)], ident[len(dating):])  # (N, N) dating x hiring
         return tuple(t.mean().item() for t in top1_both_ways(sims))
     finally:
         model.train(was_training)

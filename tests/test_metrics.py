@@ -36,6 +36,22 @@ def test_ranks_hand_case_and_pessimistic_ties():
     assert metrics.true_match_ranks(query[:1], tied, [0], [0, 1]).tolist() == [2]
 
 
+def test_similarities_are_float64_so_a_near_tie_is_not_a_float32_tie():
+    # cos to the distractor is 1 - 2**-27: float32 rounds it to 1.0 (a tie, counted against the true match);
+    # float64 keeps it below the true match's 1.0, whatever the CPU's float32 kernel would have summed
+    query = torch.tensor([[1.0, 0.0]])
+    gallery = torch.tensor([[1.0, 0.0], [1.0, 2.0 ** -13]])
+    sims = metrics.cosine_similarities(query, gallery)
+    assert sims.dtype == torch.float64
+    assert metrics.true_match_ranks(query, gallery, [0], [0, 1]).tolist() == [1]
+    assert metrics.cosine_similarities(query.bfloat16(), gallery.numpy()).dtype == torch.float64
+    expected = (query.double() / query.double().norm(dim=1, keepdim=True)) @ torch.nn.functional.normalize(
+        gallery.double(), dim=1).T
+    assert torch.equal(sims, expected)
+    with pytest.raises(ValueError, match="width"):
+        metrics.cosine_similarities(query, torch.ones(2, 3))
+
+
 def test_mrr_and_recall_hand_case():
     query = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
     gallery = torch.tensor([[1.0, 0.0], [0.8, 0.6]])
