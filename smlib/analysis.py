@@ -48,8 +48,8 @@ def record_similarities(profile_dir: str | Path,
     out = {}
     for variant, seed, name, path in iter_runs(profile_dir, "embeddings.npz", sweeps):
         emb = load_embeddings(path)
-        d, h = (torch.from_numpy(np.asarray(emb[f"{x}_prefix"], dtype=np.float32)) for x in ("dating", "hiring"))
-        out[(variant, seed, name)] = (np.asarray(emb["person_ids"]), cosine_similarities(d, h))
+        out[(variant, seed, name)] = (np.asarray(emb["person_ids"]),
+                                      cosine_similarities(emb["dating_prefix"], emb["hiring_prefix"]))
     for variant, seed, path in iter_datasets(profile_dir, "reference_sims.npz"):
         with np.load(path) as z:
             for name in z.files:

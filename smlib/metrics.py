@@ -41,9 +41,10 @@ def _match_indices(query_ids, gallery_ids, n_query: int, n_gallery: int) -> list
 def cosine_similarities(query, gallery, dim: int | None = None) -> torch.Tensor:
     """Cosine similarity (float64) of every query row to every gallery row, on the first `dim` columns.
 
-    Every similarity that a rank is read from comes from here. It is float64 so that a ranking does not depend
-    on the CPU: float32 matrix products sum in a different order on AVX2, AVX512 and AMX kernels (~1e-7 apart),
-    enough to swap a near-tie and move a recorded recall when a record is recomputed on another machine.
+    Every similarity of embeddings that a rank is read from comes from here (the reference matchers' come saved,
+    as float32 matrices in reference_sims.npz). It is float64 so that a ranking does not depend on the CPU:
+    float32 matrix products sum in a different order on AVX2, AVX512 and AMX kernels (~1e-7 apart), enough to
+    swap a near-tie and move a recorded recall when a record is recomputed on another machine.
     """
     query, gallery = torch.as_tensor(query), torch.as_tensor(gallery)
     check_matrix("query", query)

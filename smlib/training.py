@@ -273,7 +273,7 @@ def prefix_top1(model: SharedEmbeddingModel, embedder: Embedder, dating: list, h
     model.eval()
     try:
         pooled = embedder(dating + hiring)  # (2N, H)
-        ident = model.identity_embedding(pooled).float()  # (2N, K)
+        ident = model.identity_embedding(pooled)  # (2N, K)
         sims = cosine_similarities(ident[: len(dating)], ident[len(dating):])  # (N, N) dating x hiring
         return tuple(t.mean().item() for t in top1_both_ways(sims))
     finally:
