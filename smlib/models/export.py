@@ -14,6 +14,10 @@ The files follow the classic layout that sentence-transformers 2.x through 6.x r
 with `max_seq_length`, the `pooling_mode_*` keys, `sentence_transformers.models.*` type names). A pooling adapter
 (`trainable_layers: 0`, a residual MLP) has no sentence-transformers module: such a run gets no folder, and its
 card says so.
+
+The checkpoint's checksums.json lists these files too (task/ included). load_sentence_transformer verifies it and
+the folder's layout (modules.json, each module's config) before sentence-transformers reads anything, so a changed,
+truncated or missing file is one CheckpointError naming the folder and the file.
 """
 from __future__ import annotations
 
@@ -25,6 +29,8 @@ from pathlib import Path
 import torch
 import transformers
 from safetensors.torch import save_file
+
+from .checkpoint import RETRAIN, CheckpointError, check_safetensors, read_json, record_checksums, verify_checksums
 
 ENCODER = "encoder"  # the save_pretrained folder inside a checkpoint: the Transformer module's path
 TASK = "task"  # projection_heads: the task embedding's folder inside the checkpoint
@@ -104,8 +110,13 @@ def _link_tree(src: Path, dst: Path) -> None:
 
 
 def remove_sentence_transformers(folder: str | Path) -> None:
-    """Drop what write_sentence_transformers wrote (a re-save starts clean)."""
+    """Drop what write_sentence_transformers wrote (a re-save starts clean), and its checksums.json entries."""
     folder = Path(folder)
+    _remove(folder)
+    record_checksums(folder, WRITTEN)
+
+
+def _remove(folder: Path) -> None:
     for name in WRITTEN:
         path = folder / name
         if path.is_dir():
@@ -118,7 +129,8 @@ def write_sentence_transformers(model, folder: str | Path) -> list[Path]:
     """Make a checkpoint folder (whose encoder/ is already saved) loadable by SentenceTransformer.
 
     Returns the sentence-transformers folders written: [folder] for a Matryoshka model, [folder, folder/task]
-    for projection_heads. Raises ExportError for a model with no sentence-transformers form.
+    for projection_heads. Raises ExportError for a model with no sentence-transformers form. A complete
+    checksums.json in the folder is brought up to date (save_checkpoint writes the whole of it afterwards).
     """
     folder = Path(folder)
     reason = unsupported_reason(model.trainable_layers)
@@ -126,14 +138,78 @@ def write_sentence_transformers(model, folder: str | Path) -> list[Path]:
         raise ExportError(f"{folder}: no sentence-transformers folder: {reason}")
     if not (folder / ENCODER / "config.json").is_file():
         raise ExportError(f"{folder}: save the encoder first ({ENCODER}/config.json is missing)")
-    remove_sentence_transformers(folder)
+    _remove(folder)
     identity_head = getattr(model, "identity_head", None)
     if identity_head is None:  # the identity space is the prefix: truncate_dim = K
         _layout(folder, model, None, model.matryoshka_dims, f"Matryoshka: dims 0:{model.identity_dim} are the identity "
                                                             "space, the full width the task embedding")
-        return [folder]
-    _layout(folder, model, identity_head, [model.identity_dim], "identity head (projection_heads)")
-    task = folder / TASK
-    _link_tree(folder / ENCODER, task / ENCODER)
-    _layout(task, model, model.task_head, model.matryoshka_dims, "task head (projection_heads)")
-    return [folder, task]
+        written = [folder]
+    else:
+        _layout(folder, model, identity_head, [model.identity_dim], "identity head (projection_heads)")
+        task = folder / TASK
+        _link_tree(folder / ENCODER, task / ENCODER)
+        _layout(task, model, model.task_head, model.matryoshka_dims, "task head (projection_heads)")
+        written = [folder, task]
+    record_checksums(folder, WRITTEN)
+    return written
+
+
+def load_sentence_transformer(folder: str | Path, device: str | None = None, **kwargs):
+    """SentenceTransformer(folder, device=device, **kwargs) for an exported checkpoint (or its task/ folder),
+    once checksums.json (where there is one) and the folder's layout check out.
+
+    A changed, truncated or missing file, a modules.json that does not parse or names a module folder that is
+    not there, a module config that is missing or unreadable: one CheckpointError naming the folder and the file,
+    before sentence-transformers reads anything. Nothing is fetched from the hub (local_files_only unless given).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder}: no such folder")
+    verify_checksums(folder)
+    for module in _modules(folder):
+        _check_module(folder, module)
+    kwargs.setdefault("local_files_only", True)
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise CheckpointError(f"{folder}: loading it needs sentence-transformers: pip install -e '.[bench]' (the test "
+                              "extra includes it)") from None
+
+    try:
+        return SentenceTransformer(str(folder), device=device, **kwargs)
+    except Exception as e:  # noqa: BLE001 - whatever sentence-transformers raises, the folder is named
+        raise CheckpointError(f"{folder}: sentence-transformers cannot load it ({type(e).__name__}: {e})") from e
+
+
+def _modules(folder: Path) -> list[dict]:
+    """modules.json's entries, each a sentence_transformers module whose path is a folder inside folder."""
+    if not (folder / "modules.json").is_file() and (folder / "heads.pt").is_file():
+        raise CheckpointError(f"{folder}: modules.json is missing: this checkpoint has no sentence-transformers form "
+                              "(a pooling adapter?); load it with smlib.models.load_checkpoint")
+    modules = read_json(folder, "modules.json")
+    if not isinstance(modules, list) or not modules:
+        raise CheckpointError(f"{folder}: modules.json is not a list of modules; {RETRAIN}")
+    for module in modules:
+        path = module.get("path") if isinstance(module, dict) else None
+        kind = module.get("type") if isinstance(module, dict) else None
+        if not isinstance(path, str) or not isinstance(kind, str) or not kind.startswith("sentence_transformers."):
+            raise CheckpointError(f"{folder}: modules.json has an entry that is not a sentence_transformers module "
+                                  f"({repr(module)[:200]}); {RETRAIN}")
+        parts = Path(path).parts
+        if Path(path).is_absolute() or ".." in parts or not (folder / path).is_dir():
+            raise CheckpointError(f"{folder}: modules.json names the module folder {path!r}, which is not there; {RETRAIN}")
+    return modules
+
+
+def _check_module(folder: Path, module: dict) -> None:
+    """The files sentence-transformers reads for one module are there and parse."""
+    path, kind = module["path"], module["type"].rsplit(".", 1)[-1]
+    sub = f"{path}/" if path else ""
+    configs = {"Transformer": ["config.json"], "Pooling": ["config.json"], "Dense": ["config.json"]}.get(kind, [])
+    configs += [name.name for name in (folder / path).glob("*.json") if name.name not in configs]
+    for name in configs:
+        if not isinstance(read_json(folder, f"{sub}{name}"), dict):
+            raise CheckpointError(f"{folder}: {sub}{name} is not a JSON object; {RETRAIN}")
+    if kind == "Dense" and not any((folder / path / w).is_file() for w in ("model.safetensors", "pytorch_model.bin")):
+        raise CheckpointError(f"{folder}: {sub}model.safetensors is missing; {RETRAIN}")
+    check_safetensors(folder, path)
