@@ -1,7 +1,9 @@
 """Analyses of a recorded study that need no retraining: per-person matches, paired differences, gallery curves.
 
 Everything here reads what the study committed beside each run: embeddings.npz of every condition and
-reference_sims.npz of every dataset (the reference matchers' validation similarities).
+reference_sims.npz of every dataset (the reference matchers' validation similarities). Runs are read only when
+completed (record.iter_complete_runs): a run folder without run.json is left out with a one-line warning (warn),
+and a file changed since its run was completed is one RunFolderError naming the folder and the file.
 """
 from __future__ import annotations
 
@@ -14,20 +16,24 @@ import torch
 from .config import PROPOSED, REFERENCE_ROWS, ordered_variants, row_order
 from .evaluation import load_embeddings
 from .metrics import cosine_similarities, gallery_top1, mean_both_ways, paired_bootstrap_diff, top1_both_ways
-from .record import iter_datasets, iter_runs
+from .record import iter_complete_runs, iter_datasets, warn_unrecorded
 
 GALLERY_SIZES = (10, 20, 50, 100)
 # Reference rows a trained condition is read against in paired differences (the ceiling and chance are bounds).
 MATCHERS = tuple(r for r in REFERENCE_ROWS if r not in ("chance", "ceiling"))
 
 
-def load_histories(profile_dir: str | Path, sweeps: bool = False) -> pd.DataFrame:
-    """Every run's history.csv under profile_dir/<variant>/seed<s>/<condition>, with those three as columns.
+def load_histories(profile_dir: str | Path, sweeps: bool = False, warn=warn_unrecorded) -> pd.DataFrame:
+    """Every completed run's history.csv under profile_dir/<variant>/seed<s>/<condition>, with those three as columns.
 
-    Sweep runs (folders named <condition>@<key>=<value>) are left out unless sweeps=True.
+    Sweep runs (folders named <condition>@<key>=<value>) are left out unless sweeps=True or the record holds nothing
+    else; runs without run.json are left out with a warning through warn (None: silently).
     """
     frames = []
-    for variant, seed, name, path in iter_runs(profile_dir, "history.csv", sweeps):
+    found = list(iter_complete_runs(profile_dir, "history.csv", sweeps, warn))
+    if not found and not sweeps:  # a record of sweep points only: their curves
+        found = list(iter_complete_runs(profile_dir, "history.csv", True, None))
+    for variant, seed, name, path in found:
         h = pd.read_csv(path)
         h.insert(0, "condition", name)
         h.insert(0, "seed", seed)
@@ -38,15 +44,16 @@ def load_histories(profile_dir: str | Path, sweeps: bool = False) -> pd.DataFram
     return pd.concat(frames, ignore_index=True)
 
 
-def record_similarities(profile_dir: str | Path,
-                        sweeps: bool = False) -> dict[tuple[str, int, str], tuple[np.ndarray, torch.Tensor]]:
+def record_similarities(profile_dir: str | Path, sweeps: bool = False,
+                        warn=warn_unrecorded) -> dict[tuple[str, int, str], tuple[np.ndarray, torch.Tensor]]:
     """(variant, seed, condition) -> (validation person_ids, prefix similarities dating x hiring), for every
-    condition run with embeddings.npz and every reference matcher in reference_sims.npz.
+    completed condition run with embeddings.npz and every reference matcher in reference_sims.npz.
 
-    Sweep runs (folders named <condition>@<key>=<value>) are left out unless sweeps=True.
+    Sweep runs (folders named <condition>@<key>=<value>) are left out unless sweeps=True; runs without run.json are
+    left out with a warning through warn (None: silently).
     """
     out = {}
-    for variant, seed, name, path in iter_runs(profile_dir, "embeddings.npz", sweeps):
+    for variant, seed, name, path in iter_complete_runs(profile_dir, "embeddings.npz", sweeps, warn):
         emb = load_embeddings(path)
         out[(variant, seed, name)] = (np.asarray(emb["person_ids"]),
                                       cosine_similarities(emb["dating_prefix"], emb["hiring_prefix"]))
@@ -66,13 +73,14 @@ def per_person_top1(sims: torch.Tensor) -> np.ndarray:
 
 
 def paired_differences(profile_dir: str | Path, against: str = PROPOSED, n_resamples: int = 2000,
-                       seed: int = 0) -> pd.DataFrame:
+                       seed: int = 0, warn=warn_unrecorded) -> pd.DataFrame:
     """Prefix top-1 (mean of both directions) of every method minus `against`, and minus the best reference
     matcher of the variant, with 95% paired-bootstrap intervals over validation people and seeds.
 
-    Only seeds both methods have are paired. 'resolved' is True where the interval excludes 0.
+    Only seeds both methods have are paired. 'resolved' is True where the interval excludes 0. Completed runs
+    only (record_similarities, warn).
     """
-    sims = record_similarities(profile_dir)
+    sims = record_similarities(profile_dir, warn=warn)
     values = {k: (ids, per_person_top1(s)) for k, (ids, s) in sims.items()}
     rows = []
     for variant in ordered_variants(v for v, _, _ in values):

@@ -1,8 +1,8 @@
 """Two records side by side: how far one run record (e.g. a fresh `--reproduce`) lands from another (the committed one).
 
-compare_records(a, b) matches the rows of two profile folders by (variant, condition, seed) and, for each headline
-metric, gives a's value, b's value, their difference and whether b's value lies within a's own 95% interval over
-validation people:
+compare_records(a, b) matches the rows of two profile folders (their completed runs, each checked against its
+run.json, as the tables read them) by (variant, condition, seed) and, for each headline metric, gives a's value,
+b's value, their difference and whether b's value lies within a's own 95% interval over validation people:
 
 - identity top-1 and MRR, both directions: the BCa bootstrap interval a's metrics.json holds;
 - triplet accuracy: a bootstrap over validation people (each triplet belongs to its anchor person), from a's
@@ -24,9 +24,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .config import REFERENCE_ROWS
 from .invariance import cka_debiased_interval
 from .provenance import NOT_RECORDED, record_provenance
-from .record import RunFolderError, dataset_in, iter_runs
+from .record import RunFolderError, dataset_in, iter_complete_runs
 
 K = 64  # the identity width of the design: the '@K' metrics compared
 HEADLINE = {  # metric -> how a's interval for it is had
@@ -46,6 +47,7 @@ EQUAL = 1e-6  # values this close are "equal" (fp32 embeddings from two CPUs dif
 
 
 def _results(profile_dir: Path):
+    """tables.collect_results: the completed runs only, each checked against its run.json, and the reference rows."""
     from .tables import collect_results  # tables imports this module's wrapper lazily; no cycle at import time
 
     if not Path(profile_dir).is_dir():
@@ -156,7 +158,7 @@ def compare_records(a: str | Path, b: str | Path, seeds=None, variants=None, con
 
 def verdicts(frame: pd.DataFrame) -> dict[str, str]:
     """One line per variant: how many compared values are equal (to EQUAL), within a's interval, outside it, missing;
-    'reproduced' when none is outside or missing."""
+    'reproduced' when none is outside or missing and a trained run was compared."""
     out = {}
     for variant, g in frame.groupby("variant", sort=False):
         missing = g[g["b"].isna()]
@@ -168,7 +170,9 @@ def verdicts(frame: pd.DataFrame) -> dict[str, str]:
             top = outside.reindex(outside["diff"].abs().sort_values(ascending=False).index).iloc[:3]
             worst = "; outside: " + ", ".join(f"{r.condition} {r.metric} {r.diff:+.3f}" for r in top.itertuples()) \
                 + (" ..." if len(outside) > 3 else "")
-        head = "reproduced" if not len(outside) and not len(missing) else "NOT reproduced"
+        trained = int((~g["condition"].isin(REFERENCE_ROWS)).sum())  # reference rows alone reproduce no training
+        head = "reproduced" if not len(outside) and not len(missing) and trained else "NOT reproduced"
+        worst += "" if trained else "; no trained run compared"
         out[variant] = (f"{head}: {len(g)} values, {equal} equal to 1e-6, {len(g) - len(outside) - len(missing) - len(unchecked)}"
                         f" within the committed 95% interval, {len(outside)} outside, {len(missing)} missing"
                         + (f", {len(unchecked)} without an interval" if len(unchecked) else "") + worst)
@@ -177,7 +181,7 @@ def verdicts(frame: pd.DataFrame) -> dict[str, str]:
 
 def _provenance(profile_dir: Path, seeds, variants, conditions) -> str:
     """Precision, machine and smlib source and commit of the compared trained runs (from their train.json)."""
-    made = record_provenance(iter_runs(profile_dir, "train.json"))
+    made = record_provenance(iter_complete_runs(profile_dir, "train.json", warn=None))  # _results warned
     for wanted, column in ((seeds, "seed"), (variants, "variant"), (conditions, "run")):
         if wanted is not None:
             made = made[made[column].isin(list(wanted))]

@@ -20,7 +20,7 @@ from .config import DOMAINS, Params, row_order
 from .data import Dataset
 from .kernel import runtime_info
 from .metrics import DIRECTIONS, cosine_similarities, dim_sweep, match_summary
-from .record import RunFolderError, dataset_in
+from .record import RunFolderError, complete_run, dataset_in
 from .run_metrics import metrics_from_embeddings, retrieval_keys
 
 # names that moved, still importable from here (lazily: references and recompute import this module)
@@ -207,9 +207,14 @@ def hardest_misses(emb: dict, dataset, k: int = 5) -> pd.DataFrame:
 
 
 def load_run_embeddings(profile_dir: str | Path, variant: str, seed: int) -> dict[str, dict]:
-    """Condition -> embeddings of every run under profile_dir/variant/seed<seed> that saved them."""
+    """Condition -> embeddings of every completed run under profile_dir/variant/seed<seed> that saved them.
+
+    Each run is checked against its run.json first (record.complete_run): a folder without one is left out with a
+    one-line warning, a file changed since the run was completed is one RunFolderError naming the folder and file.
+    """
     folder = dataset_in(profile_dir, variant, seed)
-    found = {p.parent.name: p for p in folder.glob("*/embeddings.npz")}
+    runs = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    found = {run.name: path for run in runs if (path := complete_run(run, "embeddings.npz")) is not None}
     if not found:
         raise FileNotFoundError(f"no <condition>/embeddings.npz under {folder}: run the study first")
     return {cond: load_embeddings(found[cond]) for cond in row_order(found)}

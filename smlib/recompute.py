@@ -1,5 +1,6 @@
 """Recomputing a record: every run's metrics.json from its embeddings.npz and every dataset's reference rows from
-reference_sims.npz, with today's registered metrics; nothing is retrained."""
+reference_sims.npz, with today's registered metrics; nothing is retrained. check_adoptable: whether a run folder
+from before completion records holds the metrics its embeddings give."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ import torch
 
 from .config import params_from_dict
 from .evaluation import load_embeddings, one_line, strict_json_record
-from .record import RunFolderError, iter_datasets, iter_runs, run_state, write_completion
+from .record import COMPLETION, RunFolderError, check_run, iter_datasets, iter_runs, run_state, write_completion
 from .references import from_similarity
 from .run_metrics import cross_domain_metrics, metrics_from_embeddings
 
@@ -54,8 +55,7 @@ def _recompute_run(path: Path, log) -> dict:
     if state != "done":
         log(f"{folder}: skipped, not a complete run ({why})")
         return {"run": str(folder), "kind": "run", "skipped": why, "changed": {}}
-    emb = load_embeddings(folder / "embeddings.npz")
-    new = metrics_from_embeddings(emb, params.model.matryoshka_dims, params.eval.bootstrap_resamples, params.seed)
+    new = _metrics_of(folder, params)
     new_record = strict_json_record({**{k: v for k, v in record.items() if k != "non_finite_metrics"},
                                      "metrics": new})
     old = record["metrics"]
@@ -70,18 +70,61 @@ def _recompute_run(path: Path, log) -> dict:
     return {"run": str(folder), "kind": "run", "changed": changed}
 
 
+def _metrics_of(folder: Path, params) -> dict:
+    """Every registered metric of a run from its embeddings.npz (RunFolderError naming the file if unreadable)."""
+    emb = load_embeddings(folder / "embeddings.npz")
+    return metrics_from_embeddings(emb, params.model.matryoshka_dims, params.eval.bootstrap_resamples, params.seed)
+
+
+def check_adoptable(folder: str | Path, shown: int = 3) -> None:
+    """Refuse (RunFolderError, nothing written) to adopt a run folder without a completion record unless every
+    metric its metrics.json records is what its embeddings.npz gives today (to SAME_TOLERANCE), recomputed with
+    the params metrics.json records; the error names the first `shown` that differ, recorded and recomputed.
+
+    Metrics registered since the run was recorded (absent from metrics.json) are not a difference; a recorded
+    metric that today's metrics do not compute cannot be checked, and is one.
+    """
+    folder = Path(folder)
+    path = folder / "metrics.json"
+    advice = "move the folder away to rerun this condition"
+    try:
+        record = json.loads(path.read_text())
+        params = params_from_dict(record["params"])
+        old = record["metrics"]
+        if not isinstance(old, dict):
+            raise TypeError("its metrics are not a mapping")
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, OSError) as e:
+        raise RunFolderError(f"{folder}: not adopted as a completed run, its metrics.json is corrupted or records no "
+                             f"params ({one_line(e)}); {advice}") from None
+    try:
+        new = strict_json_record({"metrics": _metrics_of(folder, params)})["metrics"]
+    except RunFolderError:
+        raise
+    except Exception as e:  # noqa: BLE001 - whatever stops the recompute, the record cannot be proved
+        raise RunFolderError(f"{folder}: not adopted as a completed run, its metrics cannot be recomputed from "
+                             f"embeddings.npz ({one_line(e)}); {advice}") from None
+    differ = [k for k in sorted(old) if not _same(old[k], new.get(k))]
+    if differ:
+        cells = [f"{k} recorded {old[k]!r}, " + (f"recomputed {new[k]!r}" if k in new else "not computed today")
+                 for k in differ[:shown]]
+        more = f" and {len(differ) - shown} more" if len(differ) > shown else ""
+        raise RunFolderError(f"{folder}: not adopted as a completed run (it has no {COMPLETION}): its metrics.json "
+                             f"differs from its embeddings.npz in {'; '.join(cells)}{more}; {advice}")
+
+
 def _recompute_references(path: Path, log) -> dict:
     """Recompute the retrieval metrics of a dataset's reference rows from reference_sims.npz (every matcher saved
     there; for zero_shot only its prefix_* keys, the rest of its row needs embeddings that are not kept), with
     the eval params of a run of that dataset. Rows without saved similarities (chance, ceiling) stay as they are."""
-    runs = sorted(path.parent.glob("*/metrics.json"))
+    run = next((p for p in sorted(path.parent.glob("*/metrics.json")) if _intact(p.parent)), None)  # eval params
     sims_path = path.parent / "reference_sims.npz"
-    if not runs or not sims_path.exists():
-        log(f"{path}: skipped ({'no run of this dataset to take eval params from' if not runs else 'no reference_sims.npz'})")
+    if run is None or not sims_path.exists():
+        why = "no completed run of this dataset to take eval params from" if run is None else "no reference_sims.npz"
+        log(f"{path}: skipped ({why})")
         return {"run": str(path), "kind": "references", "skipped": "no eval params or similarities", "changed": {}}
     try:
         saved = json.loads(path.read_text())
-        params = params_from_dict(json.loads(runs[0].read_text())["params"])
+        params = params_from_dict(json.loads(run.read_text())["params"])
         with np.load(sims_path) as z:
             sims = {k: torch.from_numpy(z[k]) for k in z.files if k != "person_ids"}
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, OSError) as e:
@@ -106,6 +149,15 @@ def _recompute_references(path: Path, log) -> dict:
         tmp.replace(path)
     log(f"{path}: {len(changed)} reference value(s) changed")
     return {"run": str(path), "kind": "references", "changed": changed}
+
+
+def _intact(folder: Path) -> bool:
+    """True for a completed run whose files are as they were completed (the others are reported as runs)."""
+    try:
+        check_run(folder)
+    except RunFolderError:
+        return False
+    return True
 
 
 SAME_TOLERANCE = 1e-6  # relative: float32 similarity sums differ by ~1e-7 between CPU kernels (AVX2/AVX512/AMX)

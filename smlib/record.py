@@ -9,7 +9,13 @@ A condition's run folder is done only when its completion record (run.json, writ
 lists every file of the run with its SHA-256 and every listed file is there unchanged. A folder without
 the record is not done, whatever else it holds: the runner redoes it. Records written before run.json
 existed are adopted when they are provably complete (metrics.json for these params, embeddings.npz that
-loads, both notebooks executed to the end without an error).
+loads, both notebooks executed to the end without an error, and every metric metrics.json records equal to
+what its embeddings.npz gives: smlib.recompute.check_adoptable).
+
+Whatever reads a run's results (the tables, the figures' readers, the comparison) reads only completed runs,
+through iter_complete_runs or complete_run: a run folder without run.json is left out with a one-line warning
+naming it, and a file changed or missing since its run was completed is one RunFolderError naming the folder
+and the file (check_run), so an edited metrics.json never reaches a table.
 """
 from __future__ import annotations
 
@@ -17,7 +23,9 @@ import hashlib
 import json
 import os
 import re
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -209,33 +217,113 @@ def _foreign(folder: Path, recorded: str, params_hash: str) -> RunFolderError:
                           "move the folder away or choose another --out to keep both")
 
 
+def _read_completion(folder: Path) -> dict:
+    """The completion record of folder (its params_hash and the files it lists); RunFolderError if corrupted."""
+    record_path = folder / COMPLETION
+    try:
+        record = json.loads(record_path.read_text())
+        if not isinstance(record, dict):
+            raise TypeError("not a JSON object")
+        if "params_hash" not in record:
+            raise KeyError("params_hash")
+        files = record["files"]
+        if not isinstance(files, dict) or not files:
+            raise TypeError("no files listed")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise RunFolderError(f"{record_path} is corrupted ({e}); move the folder away to rerun") from None
+    return record
+
+
+def _changed_files(folder: Path, files: dict) -> tuple[list[str], list[str]]:
+    """(missing, changed): the listed files that are gone, and those whose SHA-256 is not the recorded one."""
+    missing = [name for name in files if not (folder / name).is_file()]
+    changed = [name for name, digest in files.items() if name not in missing and sha256(folder / name) != digest]
+    return missing, changed
+
+
+def _changed_error(folder: Path, changed: list[str]) -> RunFolderError:
+    return RunFolderError(f"{folder}: {', '.join(changed)} changed since the run was completed "
+                          f"(see {COMPLETION}); move the folder away to rerun this condition")
+
+
+def check_run(folder: str | Path) -> dict:
+    """The completion record of a completed run folder, with every file it lists checked against its SHA-256.
+
+    Raises RunFolderError (one line naming the folder and the file; nothing is changed) where the folder has no
+    record or a corrupted one, or a listed file is missing or changed since the run was completed.
+    """
+    folder = Path(folder)
+    if not (folder / COMPLETION).is_file():
+        raise RunFolderError(f"{folder} has no {COMPLETION}: not a completed run (finish it with the study, or "
+                             "move the folder away)")
+    record = _read_completion(folder)
+    missing, changed = _changed_files(folder, record["files"])
+    if missing:
+        raise RunFolderError(f"{folder}: {', '.join(missing)} missing since the run was completed (see "
+                             f"{COMPLETION}); move the folder away to rerun this condition")
+    if changed:
+        raise _changed_error(folder, changed)
+    return record
+
+
+def warn_unrecorded(message: str) -> None:
+    """The default warning of complete_run and iter_complete_runs: one line on stderr."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def complete_run(folder: str | Path, filename: str,
+                 warn: Callable[[str], None] | None = warn_unrecorded) -> Path | None:
+    """folder/filename if folder is a completed run (check_run) that holds the file, else None.
+
+    A folder holding the file but no completion record is not a completed run: it is left out (None) and
+    named through warn (None: silently). A record that lists a file now missing or changed is RunFolderError.
+    """
+    folder = Path(folder)
+    path = folder / filename
+    if not (folder / COMPLETION).exists():
+        if path.is_file() and warn is not None:
+            warn(f"{folder} has no {COMPLETION}, so it is not a completed run: left out (finish it with the study, "
+                 "or move the folder away)")
+        return None
+    check_run(folder)
+    return path if path.is_file() else None
+
+
+def iter_complete_runs(profile_dir: str | Path, filename: str, sweeps: bool = True,
+                       warn: Callable[[str], None] | None = warn_unrecorded):
+    """iter_runs of the completed runs only, each checked against its completion record (complete_run).
+
+    A run folder holding filename but no run.json is left out with one warning naming it; a completed run whose
+    listed files (filename among them) are missing or changed is one RunFolderError naming the folder and file.
+    """
+    found = {path.parent: (variant, seed, name, path) for variant, seed, name, path in iter_runs(profile_dir, filename, sweeps)}
+    for variant, seed, name, path in iter_runs(profile_dir, COMPLETION, sweeps):
+        found.setdefault(path.parent, (variant, seed, name, path.parent / filename))
+    for variant, seed, name, path in sorted(found.values(), key=lambda r: str(r[3])):
+        if complete_run(path.parent, filename, warn) is not None:
+            yield variant, seed, name, path
+
+
 def run_state(folder: str | Path, params_hash: str) -> tuple[str, str]:
     """('done' | 'absent' | 'incomplete', why) for a condition's run folder and the params it should hold.
 
     Raises RunFolderError (the folder is left alone) when it holds another run's params, a corrupt
-    metrics.json or completion record, or a file changed since its run was completed.
+    metrics.json or completion record, a file changed since its run was completed, or (without a completion
+    record) a metrics.json that its embeddings.npz does not reproduce (smlib.recompute.check_adoptable).
     """
     folder = Path(folder)
-    record_path = folder / COMPLETION
-    if record_path.exists():
-        try:
-            record = json.loads(record_path.read_text())
-            recorded, files = record["params_hash"], record["files"]
-            if not isinstance(files, dict) or not files:
-                raise TypeError("no files listed")
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise RunFolderError(f"{record_path} is corrupted ({e}); move the folder away to rerun") from None
+    if (folder / COMPLETION).exists():
+        record = _read_completion(folder)
+        recorded, files = record["params_hash"], record["files"]
         if recorded != params_hash:
             raise _foreign(folder, recorded, params_hash)
-        missing = [name for name in files if not (folder / name).is_file()]
+        missing, changed = _changed_files(folder, files)
         if missing:
             return "incomplete", f"{', '.join(missing)} missing since the run was completed"
-        changed = [name for name, digest in files.items() if sha256(folder / name) != digest]
         if changed:
             if "metrics.json" in changed:
                 _metrics_hash(folder)  # a truncated metrics.json is reported as corrupted
-            raise RunFolderError(f"{folder}: {', '.join(changed)} changed since the run was completed "
-                                 f"(see {COMPLETION}); move the folder away to rerun this condition")
+            raise _changed_error(folder, changed)
         return "done", ""
     if not (folder / "metrics.json").exists():
         return ("absent", "") if not folder.exists() or not any(folder.iterdir()) else \
@@ -246,6 +334,9 @@ def run_state(folder: str | Path, params_hash: str) -> tuple[str, str]:
     problem = legacy_problem(folder)
     if problem:
         return "incomplete", problem
+    from .recompute import check_adoptable  # lazily: recompute imports config, which imports this module
+
+    check_adoptable(folder)  # RunFolderError, before anything is written, if metrics.json is not its embeddings'
     write_completion(folder, params_hash, adopted=True)  # a complete record from before run.json existed
     return "done", ""
 

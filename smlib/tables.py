@@ -12,7 +12,7 @@ import pandas as pd
 from .config import REPO_ROOT, is_sweep_run, ordered_variants, row_order, without_added_keys
 from .metrics import seed_interval
 from .provenance import check_one_precision, provenance_markdown, record_provenance
-from .record import RunFolderError, iter_datasets, iter_runs
+from .record import RunFolderError, iter_complete_runs, iter_datasets, warn_unrecorded
 from .run_metrics import add_derived, interval_metrics, summary_metrics
 
 KEY_COLUMNS = ["variant", "condition", "seed"]
@@ -133,8 +133,21 @@ def interval_table(summary: pd.DataFrame, metrics: Sequence[str], decimals: int 
 
 
 def collect_results(profile_dir: str | Path) -> pd.DataFrame:
-    """One row per (variant, condition, seed) from every metrics.json and references.json under a profile."""
+    """One row per (variant, condition, seed) from every completed run's metrics.json and every references.json
+    under a profile.
+
+    Only completed runs are read (record.iter_complete_runs): a run folder without run.json is left out with a
+    one-line warning naming it (and if no run under the profile is completed, RunFolderError), and a run whose
+    metrics.json (or any file its run.json lists) changed since it was completed is one RunFolderError naming
+    the folder and the file, before any table is written.
+    """
     profile_dir = Path(profile_dir)
+    unrecorded: list[str] = []  # the warnings: one per run folder left out
+
+    def warn(message: str) -> None:
+        unrecorded.append(message)
+        warn_unrecorded(message)
+
     records = []
     datasets = {}  # dataset folder -> the data params its references.json was made for
     for _, _, path in iter_datasets(profile_dir, "references.json"):
@@ -142,7 +155,7 @@ def collect_results(profile_dir: str | Path) -> pd.DataFrame:
             datasets[path.parent] = json.loads(path.read_text()).get("data_params")
         except (json.JSONDecodeError, AttributeError) as e:
             raise RunFolderError(f"{path} is corrupted ({e})") from None
-    for _, _, name, path in iter_runs(profile_dir, "metrics.json"):
+    for _, _, name, path in iter_complete_runs(profile_dir, "metrics.json", warn=warn):
         try:
             r = json.loads(path.read_text())  # a sweep point's folder name, e.g. v3_contrastive@prefix_dim=16, names its row
             condition = name if is_sweep_run(name) and name.startswith(r["condition"]) else r["condition"]
@@ -155,6 +168,9 @@ def collect_results(profile_dir: str | Path) -> pd.DataFrame:
             raise RunFolderError(f"{path} was trained on another dataset than {path.parent.parent / 'references.json'} "
                                  "describes (its data params or seed differ): one table would mix two datasets; "
                                  "rerun that dataset's runs into another --out")
+    if unrecorded and not records:  # only unfinished runs: no table of the reference rows alone
+        raise RunFolderError(f"{profile_dir}: no completed run to table, {len(unrecorded)} run folder(s) without "
+                             "run.json (named above); finish them with the study, or move them away")
     for _, _, path in iter_datasets(profile_dir, "references.json"):
         try:
             rows = json.loads(path.read_text())["rows"]
@@ -176,10 +192,11 @@ def collect_results(profile_dir: str | Path) -> pd.DataFrame:
 
 def write_results_table(profile_dir: str | Path) -> pd.DataFrame:
     """results.csv/.tex (mean ± std over seeds, with 95% t-intervals in the CSV) and results.md under the profile,
-    with what made the runs (smlib.provenance); a record that mixes precisions is refused before anything is written."""
+    with what made the runs (smlib.provenance), from the completed runs only (collect_results); a record that mixes
+    precisions, or holds a run changed since it was completed, is refused before anything is written."""
     profile_dir = Path(profile_dir)
-    everything = collect_results(profile_dir)
-    made = record_provenance(iter_runs(profile_dir, "train.json"))
+    everything = collect_results(profile_dir)  # checks every completed run against its run.json
+    made = record_provenance(iter_complete_runs(profile_dir, "train.json", warn=None))  # warned about above
     check_one_precision(made, profile_dir)  # before anything is written
     everything.to_csv(profile_dir / "results_long.csv", index=False)
     swept = everything["condition"].map(is_sweep_run).astype(bool)
@@ -206,7 +223,7 @@ def paired_table(profile_dir: Path) -> pd.DataFrame | None:
     from .analysis import paired_differences
 
     try:
-        return paired_differences(profile_dir)
+        return paired_differences(profile_dir, warn=None)  # collect_results named the runs left out
     except FileNotFoundError:
         return None
 
@@ -259,13 +276,17 @@ def results_text(frame: pd.DataFrame) -> str:
 
 
 def record_params(profile_dir: str | Path) -> dict:
-    """The params (as saved in metrics.json) of the record's first run of the proposed condition, or of its first
-    run of any condition if the proposed one was not run."""
+    """The params (as saved in metrics.json) of the record's first completed run of the proposed condition, or of its
+    first completed run of any condition if the proposed one was not run; in a record of sweep points only, those of
+    its first sweep point (of the proposed condition where there is one)."""
     from .config import PROPOSED
 
     paths: dict[str, Path] = {}  # each condition's first run
-    for _, _, name, path in iter_runs(profile_dir, "metrics.json", sweeps=False):
+    for _, _, name, path in iter_complete_runs(profile_dir, "metrics.json", sweeps=False):
         paths.setdefault(name, path)
+    if not paths:  # sweep points only: each condition's first point
+        for _, _, name, path in iter_complete_runs(profile_dir, "metrics.json", warn=None):
+            paths.setdefault(name.partition("@")[0], path)
     if not paths:
         raise RunFolderError(f"no recorded run under {profile_dir}")
     path = paths.get(PROPOSED) or paths[row_order(paths)[0]]

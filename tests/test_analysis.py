@@ -18,6 +18,16 @@ def _emb(rng, noise: float) -> dict:
             "triplets_dating": np.zeros((1, 3), dtype=np.int64), "triplets_hiring": np.zeros((1, 3), dtype=np.int64)}
 
 
+def _completed(folder) -> None:
+    """A run.json for a hand-made run folder, listing what it holds (smlib reads completed runs only)."""
+    import json
+
+    from smlib.record import COMPLETION, sha256
+
+    files = {p.name: sha256(p) for p in sorted(folder.iterdir()) if p.is_file()}
+    (folder / COMPLETION).write_text(json.dumps({"params_hash": "hand-made", "files": files}))
+
+
 @pytest.fixture()
 def record(tmp_path):
     """Two seeds of disjoint: v3_contrastive near-perfect, v3_mse noise, a reference matcher in between."""
@@ -27,6 +37,7 @@ def record(tmp_path):
         for cond, noise in (("v3_contrastive", 0.05), ("v3_mse", 50.0)):
             (seed_dir / cond).mkdir(parents=True)
             np.savez(seed_dir / cond / "embeddings.npz", **_emb(rng, noise))
+            _completed(seed_dir / cond)
         ref = _emb(rng, 0.6)
         np.savez(seed_dir / "reference_sims.npz", person_ids=ref["person_ids"],
                  tfidf_trained_char=(ref["dating"] @ ref["hiring"].T).astype(np.float32),

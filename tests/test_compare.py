@@ -11,7 +11,7 @@ from conftest import write_fake_run
 
 from smlib import tables
 from smlib.compare import COLUMNS, HEADLINE, compare_records, verdicts, write_comparison
-from smlib.record import RunFolderError, run_dir
+from smlib.record import RunFolderError, run_dir, write_completion
 from smlib.study import main, study_params
 from smlib.study.notebooks import ROOT
 
@@ -126,6 +126,7 @@ def test_reproduce_retrains_a_smoke_run_from_cold_and_compares_it_with_the_commi
     m["prefix_d2h_mrr"] = m["prefix_d2h_mrr_ci_high"] + 0.05 if m["prefix_d2h_mrr_ci_high"] < 0.95 \
         else m["prefix_d2h_mrr_ci_low"] - 0.05
     path.write_text(json.dumps(record))
+    write_completion(path.parent, record["params_hash"])  # as if the reproduction had recorded this value itself
     frame, text = write_comparison(committed, perturbed, variants=["verbatim"], conditions=["v3_contrastive"],
                                    out_dir=tmp_path / "cmp")
     flagged = frame[frame["within"] == False]  # noqa: E712

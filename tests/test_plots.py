@@ -203,6 +203,16 @@ def test_cka_vs_dim_draws_a_band_only_with_several_seeds(results):
     assert bands[0] == 0 and bands[1] == 3  # verbatim has one seed, disjoint two (three conditions)
 
 
+def _completed(folder) -> None:
+    """A run.json for a hand-made run folder, listing what it holds (smlib reads completed runs only)."""
+    import json
+
+    from smlib.record import COMPLETION, sha256
+
+    files = {p.name: sha256(p) for p in sorted(folder.iterdir()) if p.is_file()}
+    (folder / COMPLETION).write_text(json.dumps({"params_hash": "hand-made", "files": files}))
+
+
 def test_learning_curves_from_histories(tmp_path, check):
     for seed, scale in ((42, 1.0), (43, 0.8)):
         for cond in ("v3_mse", "v3_contrastive"):
@@ -211,6 +221,7 @@ def test_learning_curves_from_histories(tmp_path, check):
             h = pd.DataFrame({"step": range(10), "total": np.linspace(3, 1, 10)})
             h["val_top1"] = [scale * (s + 1) / 10 if s % 5 == 4 else np.nan for s in range(10)]
             h.to_csv(folder / "history.csv", index=False)
+            _completed(folder)
     histories = analysis.load_histories(tmp_path / "quick")
     assert set(histories["seed"]) == {42, 43} and set(histories["condition"]) == {"v3_mse", "v3_contrastive"}
     refs = pd.DataFrame([{"variant": "disjoint", "condition": "zero_shot", "seed": 42, "prefix_top1": 0.05}])
@@ -235,6 +246,7 @@ def test_load_run_embeddings(embs, tmp_path):
     for cond, emb in embs.items():
         (seed_dir / cond).mkdir(parents=True)
         np.savez(seed_dir / cond / "embeddings.npz", **{k: emb[k] for k in EMBEDDING_KEYS})
+        _completed(seed_dir / cond)
     (seed_dir / "single_dating").mkdir()  # a run without embeddings is skipped
     loaded = evaluation.load_run_embeddings(tmp_path / "smoke", "verbatim", 42)
     assert list(loaded) == ["v3_contrastive", "adversarial", "v3_no_prefix"]
