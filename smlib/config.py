@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .encoder_info import encoder_limits  # noqa: F401 - part of this API
+from .limits import BATCH_ITEMS, MIN_LR, data_needs_problem
 from .params_yaml import ParamsError, _read_yaml, parse_yaml  # noqa: F401 - parse_yaml is part of this API
 from .project import REPO_ROOT, project_root  # noqa: F401 - where params/ and notebooks/ are
 from .record import MAX_NAME, MAX_RUN_NAME, is_sweep_run, safe_component, sweep_prefix, sweep_run_name  # noqa: F401 - names of folders
@@ -100,9 +101,9 @@ class DataParams(_Strict):
     n_people: int = Field(ge=10, le=MAX_PEOPLE)
     val_fraction: float = Field(gt=0, lt=1)
     variant: str  # a registered text variant (config.variants())
-    n_triplets: int = Field(ge=1, le=MAX_COUNT)
+    n_triplets: int = Field(ge=BATCH_ITEMS, le=MAX_COUNT)  # a batch needs two
     n_val_triplets: int = Field(ge=1, le=MAX_COUNT)
-    n_cross_pairs: int = Field(ge=1, le=MAX_COUNT)
+    n_cross_pairs: int = Field(ge=BATCH_ITEMS, le=MAX_COUNT)
     n_candidates: int = Field(ge=3, le=1000)
     hard_negative_fraction: float = Field(ge=0, le=1)
     # added after the committed record (ADDED_KEYS): their defaults are the earlier behaviour
@@ -183,8 +184,8 @@ class LossParams(_Strict):
 
 class TrainParams(_Strict):
     domains: list[Literal["dating", "hiring"]] = Field(min_length=1, max_length=2)
-    lr: float = Field(gt=0, le=1)
-    head_lr: float = Field(gt=0, le=1)
+    lr: float = Field(ge=MIN_LR, le=1)
+    head_lr: float = Field(ge=MIN_LR, le=1)
     trainable_layers: Literal["all"] | int
     weight_decay: float = Field(ge=0, le=100)
     warmup_fraction: float = Field(ge=0, lt=1)
@@ -235,16 +236,9 @@ class Params(_Strict):
             raise ValueError("loss.cross_domain needs train.domains to hold both dating and hiring")
         if self.model.architecture == "adversarial" and self.loss.cross_domain == "none":
             raise ValueError("architecture 'adversarial' needs a cross-domain loss")
-        n_val = round(self.data.n_people * self.data.val_fraction)
-        if n_val < 3 or self.data.n_people - n_val < 3:
-            raise ValueError(f"data.val_fraction={self.data.val_fraction} leaves fewer than 3 people on one side of the split")
-        n_dev = round((self.data.n_people - n_val) * self.data.dev_fraction)
-        if self.data.dev_fraction and (n_dev < 3 or self.data.n_people - n_val - n_dev < 3):
-            raise ValueError(f"data.dev_fraction={self.data.dev_fraction} leaves fewer than 3 people in the dev slice or "
-                             "in training")
-        if self.train.batch_size > self.data.n_people - n_val - n_dev:
-            raise ValueError(f"train.batch_size={self.train.batch_size} is larger than the "
-                             f"{self.data.n_people - n_val - n_dev} training people")
+        problem, n_dev = data_needs_problem(self.data, self.train.batch_size)
+        if problem:
+            raise ValueError(problem)
         if self.train.keep == "best_dev" and not (self.train.eval_every and n_dev):
             raise ValueError("train.keep=best_dev needs train.eval_every (the checks) and data.dev_fraction > 0 (the dev "
                              "slice it chooses on)")
@@ -413,8 +407,11 @@ def validate_params(d: dict, origin: dict | None = None) -> Params:
         source = next((origin[loc[:i]] for i in range(len(loc), 0, -1) if loc[:i] in origin), None)
         if source is None:  # a model-level check: blame the deepest layer that touched that section
             source = next((s for p, s in reversed(list(origin.items())) if loc and p[: len(loc)] == loc), "params")
-        key = ".".join(loc) or "(whole params)"
-        raise ParamsError(f"{source}: key '{key}': {err['msg']} (got {err.get('input')!r})") from None
+        if not loc:  # a check across fields: its message names them (the input is the whole params dict)
+            raise ParamsError(f"{source}: {err['msg'].removeprefix('Value error, ')}") from None
+        got = err.get("input")
+        shown = f" (got {got!r})" if not isinstance(got, (dict, list)) or len(repr(got)) <= 200 else ""
+        raise ParamsError(f"{source}: key '{'.'.join(loc)}': {err['msg']}{shown}") from None
 
 
 def _lists_to_plain(d: Any) -> Any:

@@ -18,6 +18,21 @@ def check_matrix(name: str, x: torch.Tensor) -> None:
         raise ValueError(f"{name} must be 2-d (rows, dims), got shape {tuple(x.shape)}")
 
 
+def check_pair(X: torch.Tensor, Y: torch.Tensor, min_rows: int, what: str) -> None:
+    """Raise one ValueError unless X and Y are 2-d, finite, with the same rows (at least min_rows) and columns."""
+    check_matrix("X", X)
+    check_matrix("Y", Y)
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(f"{what} needs the same people (rows) on both sides: X has {X.shape[0]} rows but Y has {Y.shape[0]}")
+    if X.shape[0] < min_rows:
+        raise ValueError(f"{what} needs at least {min_rows} rows (people), got {X.shape[0]}")
+    for name, m in (("X", X), ("Y", Y)):
+        if m.shape[1] == 0:
+            raise ValueError(f"{what}: {name} has no columns")
+        if not bool(torch.isfinite(m).all()):
+            raise ValueError(f"{what}: {name} holds {int((~torch.isfinite(m)).sum())} NaN or infinite value(s)")
+
+
 def truncate_normalize(x: torch.Tensor, dim: int | None = None) -> torch.Tensor:
     """Keep the first `dim` columns (all when None), then L2-normalise each row in at least float32."""
     check_matrix("embeddings", x)

@@ -9,7 +9,8 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import skew
 
-from .embeddings import check_matrix
+from .embeddings import check_pair
+from .limits import HSIC_ROWS, JACKKNIFE_ROWS
 
 CKA_NULL_PERMUTATIONS = 200  # hiring rows shuffled across people; the null's seed is the run's
 PROBE_FOLDS = 5
@@ -25,8 +26,8 @@ def _gram(x: torch.Tensor) -> torch.Tensor:
 def hsic_unbiased(K: torch.Tensor, L: torch.Tensor) -> torch.Tensor:
     """The unbiased HSIC estimator of Song et al. (2012) for two (N, N) Gram matrices, N >= 4."""
     n = K.shape[0]
-    if n < 4:
-        raise ValueError(f"the unbiased HSIC needs at least 4 rows, got {n}")
+    if n < HSIC_ROWS:
+        raise ValueError(f"the unbiased HSIC needs at least {HSIC_ROWS} rows, got {n}")
     K = K.clone()
     L = L.clone()
     K.fill_diagonal_(0)
@@ -41,10 +42,7 @@ def cka_debiased(X: torch.Tensor, Y: torch.Tensor) -> float:
     """Linear CKA from the unbiased HSIC: near 0 for independent representations at any width (it can be slightly
     negative), 1 for identical ones. The biased estimator rises with width when rows are few (0.72 for two
     independent 150 x 384 Gaussian matrices)."""
-    check_matrix("X", X)
-    check_matrix("Y", Y)
-    if X.shape[0] != Y.shape[0]:
-        raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
+    check_pair(X, Y, HSIC_ROWS, "debiased CKA")
     K, L = _gram(X), _gram(Y.to(X.device))
     return _cka_from_grams(K, L)
 
@@ -56,11 +54,7 @@ def _cka_from_grams(K: torch.Tensor, L: torch.Tensor) -> float:
 
 def cka_debiased_interval(X: torch.Tensor, Y: torch.Tensor) -> tuple[float, float]:
     """Normal 95% interval of debiased CKA from its leave-one-person-out jackknife (rows are people)."""
-    check_matrix("X", X)
-    check_matrix("Y", Y)
-    if X.shape[0] != Y.shape[0] or X.shape[0] < 5:
-        raise ValueError(f"the jackknife needs the same people (at least 5) on both sides, got {X.shape[0]} and "
-                         f"{Y.shape[0]} rows")
+    check_pair(X, Y, JACKKNIFE_ROWS, "the jackknife of debiased CKA")
     K, L = _gram(X), _gram(Y.to(X.device))
     n = K.shape[0]
     everyone = torch.arange(n)
@@ -75,8 +69,9 @@ def cka_null(X: torch.Tensor, Y: torch.Tensor, n_permutations: int = CKA_NULL_PE
              debiased: bool = True) -> np.ndarray:
     """The estimator's values with Y's rows shuffled across people (n_permutations, a fixed seed): what CKA reads
     when the two sides share nothing person by person."""
-    from .metrics import cka
+    from .metrics import CKA_ROWS, cka
 
+    check_pair(X, Y, HSIC_ROWS if debiased else CKA_ROWS, "the CKA null")
     rng = np.random.default_rng(seed)
     K, L = _gram(X), _gram(Y.to(X.device))
     out = np.empty(n_permutations)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .embeddings import check_dim, check_matrix, truncate_normalize  # noqa: F401 - truncate_normalize re-exported
+from .embeddings import check_dim, check_matrix, check_pair, truncate_normalize  # noqa: F401 - truncate_normalize re-exported
 
 
 def _as_list(ids) -> list:
@@ -227,6 +227,9 @@ def cross_domain_margin(
     return per_query_margin(dating, hiring, person_ids, prefix_dim).mean().item()
 
 
+CKA_ROWS = 2  # the biased estimator: centring leaves nothing of one row
+
+
 def cka(X: torch.Tensor, Y: torch.Tensor, debiased: bool = False) -> float:
     """Linear CKA between two representations of the same rows, computed in float64.
 
@@ -237,10 +240,7 @@ def cka(X: torch.Tensor, Y: torch.Tensor, debiased: bool = False) -> float:
         from .invariance import cka_debiased
 
         return cka_debiased(X, Y)
-    check_matrix("X", X)
-    check_matrix("Y", Y)
-    if X.shape[0] != Y.shape[0]:
-        raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
+    check_pair(X, Y, CKA_ROWS, "linear CKA")
     x = X.double()
     y = Y.double().to(x.device)
     x = x - x.mean(dim=0, keepdim=True)  # (N, d1)

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from .config import DOMAINS
 from .data import Dataset
+from .limits import BATCH_ITEMS
 from .losses import CombinedLoss, StepEmbeddings, build_loss
 from .metrics import cosine_similarities, mean_both_ways, top1_both_ways
 from .models import SharedEmbeddingModel, build_model, save_checkpoint
@@ -124,19 +125,22 @@ def loader_rng(seed: int, name: str) -> random.Random:
     return random.Random(f"{seed}/{name}")
 
 
-def _batches(items: list, batch_size: int, rng: random.Random, key=None):
+def _batches(items: list, batch_size: int, rng: random.Random, key=None, what: str = "training items"):
     """Endless shuffled batches in which no two items share any element of key(item) (a set of people).
 
     key(item) returns the people an item involves; an item that would repeat someone already in the
     batch waits for a later batch of the same pass (it is not dropped), so an in-batch negative is
     never the anchor's own person or its positive. A pass that ends with a part-filled batch of at
-    least 2 items yields it, so few items never stall training.
+    least BATCH_ITEMS items yields it, so few items never stall training. A pass yields a batch if and
+    only if two items involve different people, so a pass that yields none raises (naming `what`) instead
+    of looping forever.
     """
     if not items:
-        raise ValueError("no training items to batch (empty triplet or pair list)")
+        raise ValueError(f"no {what} to batch (the list is empty)")
     while True:
         pending = items[:]
         rng.shuffle(pending)
+        yielded = False
         while pending:  # every round takes at least the first pending item, so a pass always ends
             batch, seen, waiting = [], set(), []
             for pos, item in enumerate(pending):
@@ -150,8 +154,13 @@ def _batches(items: list, batch_size: int, rng: random.Random, key=None):
                     waiting.extend(pending[pos + 1:])
                     break
             pending = waiting
-            if len(batch) >= 2:
+            if len(batch) >= BATCH_ITEMS:
+                yielded = True
                 yield batch
+        if not yielded:
+            raise ValueError(f"the {len(items)} {what} never give a batch: a batch needs {BATCH_ITEMS} items that "
+                             "involve different people, and every two of these share someone (raise the count in "
+                             "the data params, or the number of training people)")
 
 
 def triplet_people(dataset: Dataset):
@@ -220,10 +229,10 @@ def iter_batches(params, dataset: Dataset):
     """
     tp = params.train
     key = triplet_people(dataset)
-    triplets = {d: _batches(dataset.triplets["train"][d], tp.batch_size, loader_rng(params.seed, f"triplets/{d}"), key)
-                for d in tp.domains}
+    triplets = {d: _batches(dataset.triplets["train"][d], tp.batch_size, loader_rng(params.seed, f"triplets/{d}"), key,
+                            f"training {d} triplets (data.n_triplets)") for d in tp.domains}
     cross = (_batches(dataset.cross_pairs["train"], tp.batch_size, loader_rng(params.seed, "cross"),
-                      key=lambda pair: {pair[0]})
+                      key=lambda pair: {pair[0]}, what="training cross-domain pairs (data.n_cross_pairs)")
              if params.loss.cross_domain != "none" else None)
     views = {d: dataset.augmented(d) for d in DOMAINS}
     augmented = any(views.values())  # once, not per step

@@ -121,7 +121,7 @@ def test_no_dev_slice_leaves_datasets_and_hashes_as_they_were():
     ({"train.keep": "best_dev"}, "train.keep=best_dev needs"),
     ({"train.keep": "best_dev", "data.dev_fraction": 0.2, "train.eval_every": None}, "train.keep=best_dev needs"),
     ({"data.dev_fraction": 0.9}, "dev_fraction"),
-    ({"data.dev_fraction": 0.01}, "fewer than 3 people in the dev slice"),
+    ({"data.dev_fraction": 0.01}, "people in the dev slice; it needs at least 3"),
     ({"train.keep": "best"}, "train.keep"),
     ({"data.augment_views": -1}, "augment_views"),
     ({"data.train_phrasings": 0}, "train_phrasings"),

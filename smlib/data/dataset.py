@@ -155,7 +155,7 @@ def build_dataset(params: Params) -> Dataset:
         members = [people[i] for i in ids]
         triplets[split_name] = {}
         for d_i, dom in enumerate(DOMAINS):
-            mined = mine_triplets(members, SCORE_FNS[dom], counts[split_name], seed=params.seed * 100 + 10 * s_i + d_i,
+            mined = mine_triplets(members, SCORE_FNS[dom], counts[split_name], seed=triplet_seed(params.seed, s_i, d_i),
                                   n_candidates=d.n_candidates)
             fraction = d.hard_negative_fraction if split_name == "train" else 0.0
             triplets[split_name][dom] = _add_hard_negatives(mined, people, dom, texts, hard_negatives, fraction,
@@ -180,6 +180,41 @@ def build_dataset(params: Params) -> Dataset:
         },
     }
     return Dataset(people, texts, split, triplets, cross_pairs, hard_negatives, manifest, views)
+
+
+def triplet_seed(seed: int, split_index: int, domain_index: int) -> int:
+    """The mining seed of one split's (in split order: train, val, dev) triplets of one domain (in DOMAINS order)."""
+    return seed * 100 + 10 * split_index + domain_index
+
+
+def batch_problem(params: Params) -> str | None:
+    """Why training on the dataset these params build could never form a batch (None if it can), without building
+    it: the training triplets of a domain where every two share a person (training.iter_batches needs BATCH_ITEMS
+    items of different people). Mines only as many triplets as it takes to find two that share nobody. Conservative
+    where hard negatives replace a negative (a clone counts as its positive's person, so such a triplet involves
+    fewer people than the one mined here)."""
+    from ..limits import BATCH_ITEMS
+
+    d = params.data  # cross-domain pairs cycle through every training person: any two are of different people
+    people = generate_people(d.n_people, params.seed)
+    split = split_people(people, d.val_fraction, params.seed, d.dev_fraction)
+    members = [people[i] for i in split["train"]]
+    for d_i, dom in enumerate(DOMAINS):
+        if dom not in params.train.domains:
+            continue
+        n, found = min(d.n_triplets, 64), False
+        while not found:  # the first n triplets mined are the first n of the full list (one RNG, drawn in order)
+            mined = mine_triplets(members, SCORE_FNS[dom], n, seed=triplet_seed(params.seed, 0, d_i),
+                                  n_candidates=d.n_candidates)
+            distinct = list({frozenset(t) for t in mined})  # few when the people are few
+            found = any(not a & b for i, a in enumerate(distinct) for b in distinct[i + 1:])
+            if found or n == d.n_triplets:
+                break
+            n = min(d.n_triplets, n * 8)
+        if not found:
+            return (f"data.n_triplets={d.n_triplets}: every two of the {len(mined)} training {dom} triplets share a "
+                    f"person, so no batch of {BATCH_ITEMS} can form (raise data.n_triplets or the training people)")
+    return None
 
 
 def _add_views(people, split, texts, params) -> dict[str, dict[str, dict[int, int]]]:
@@ -228,7 +263,7 @@ def _sha(text: str) -> str:
 
 def write_dataset(ds: Dataset, folder: str | Path, overwrite: bool = False) -> Path:
     """Write the dataset folder with a manifest of content hashes; refuses to overwrite a different dataset."""
-    folder = Path(folder)
+    folder = Path(folder).resolve()
     files = _serialise(ds)
     manifest = {**ds.manifest, "files": {name: _sha(text) for name, text in files.items()}}
     manifest["content_hash"] = _sha(json.dumps(manifest["files"], sort_keys=True))[:16]
@@ -252,7 +287,7 @@ def _read_lines(folder: Path, name: str) -> list[dict]:
 
 def read_dataset(folder: str | Path) -> Dataset:
     """Read a dataset folder, verifying every file against the manifest's hashes."""
-    folder = Path(folder)
+    folder = Path(folder).resolve()  # errors name the folder wherever the reader runs (a kernel runs in notebooks/)
     if not (folder / "manifest.json").is_file():
         raise DatasetError(f"{folder}: no manifest.json (not a dataset folder, or an interrupted write)")
     try:
@@ -286,7 +321,7 @@ def read_dataset(folder: str | Path) -> Dataset:
 
 def load_or_build(params: Params, root: str | Path) -> tuple[Dataset, Path]:
     """Read the dataset for these params from root/<dataset_id>, building and writing it first if absent."""
-    folder = Path(root) / dataset_id(params)
+    folder = Path(root).resolve() / dataset_id(params)
     if (folder / "manifest.json").exists():
         ds = read_dataset(folder)
         if without_added_keys(ds.manifest.get("params") or {}) != data_params(params):

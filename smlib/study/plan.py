@@ -4,6 +4,7 @@ Nothing is written while a plan is made: a bad flag, params file or folder is on
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -83,15 +84,18 @@ def plan_study(profile: str, conditions, seeds, variants, overrides: dict | None
     if isinstance(cell_timeout, bool) or not isinstance(cell_timeout, int) or not 1 <= cell_timeout <= 7 * 86400:
         raise ParamsError(f"--cell-timeout {cell_timeout!r}: expected whole seconds in 1..{7 * 86400}")
     threads = check_threads(threads)
-    points = {}
+    overrides = absolute_paths(study_params(conditions[0], profile, variants[0], seeds[0], overrides), overrides)
+    points, batchable = {}, {}
     for c in conditions:
         for v in variants:
             for s in seeds:
-                points[(v, s, c)] = sweep_points(c, profile, v, s, overrides, sweep)
+                points[(v, s, c)] = [(name, absolute_paths(study_params(c, profile, v, s, run_overrides), run_overrides))
+                                     for name, run_overrides in sweep_points(c, profile, v, s, overrides, sweep)]
                 for _, run_overrides in points[(v, s, c)]:
                     run_params = study_params(c, profile, v, s, run_overrides)
                     check_device(run_params)
                     check_encoder(run_params)
+                    check_batches(run_params, batchable)
     for path in paths:
         check_writable(path)
     if paths:
@@ -217,6 +221,29 @@ def check_encoder(params) -> None:
             raise ParamsError(f"model.base_model=bundled: {e}") from None
     raise ParamsError(f"model.base_model={name!r}: neither a local folder with a config.json nor a model in "
                           "the local Hugging Face cache (nothing is downloaded at run time)")
+
+
+def absolute_paths(params, overrides: dict | None) -> dict:
+    """overrides with every local path of the params made absolute (model.base_model, where it names a folder):
+    the notebooks run in notebooks/, not where the command was given, and the run records the folder it used."""
+    overrides = dict(overrides or {})
+    name = params.model.base_model
+    if name not in ("tiny", "bundled") and not Path(name).is_absolute() and (Path(name) / "config.json").is_file():
+        overrides["model.base_model"] = str(Path(name).resolve())
+    return overrides
+
+
+def check_batches(params, seen: dict | None = None) -> None:
+    """Training these params' dataset can form a batch of every kind it draws (data.batch_problem), or one ParamsError
+    naming the key; seen caches the answer per dataset and schedule."""
+    from ..data.dataset import batch_problem
+
+    key = json.dumps([params.data_params(), params.train.domains, params.loss.cross_domain], sort_keys=True)
+    seen = {} if seen is None else seen
+    if key not in seen:
+        seen[key] = batch_problem(params)
+    if seen[key]:
+        raise ParamsError(f"{seen[key]} (variant {params.data.variant}, seed {params.seed})")
 
 
 def check_writable(path: Path) -> None:
