@@ -45,16 +45,28 @@ class _Parser(argparse.ArgumentParser):
 def parse_overrides(items: list[str]) -> dict:
     """--set KEY=VALUE items -> {dotted key: value}; values are YAML (1e-4 reads as a number)."""
     overrides: dict = {}
+    leaves: set[str] = set()  # every dotted key set, a mapping value counted by its leaves
     for item in items:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", key):
             raise ParamsError(f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. --set train.lr=1e-4")
-        if key in overrides:
-            raise ParamsError(f"--set {key}: given twice")
-        overrides[key] = parse_yaml(value, f"--set {item!r}")
+        value = parse_yaml(value, f"--set {item!r}")
+        for leaf in _leaves(key, value):
+            clash = next((k for k in leaves if k == leaf or k.startswith(leaf + ".") or leaf.startswith(k + ".")), None)
+            if clash is not None:
+                raise ParamsError(f"--set {leaf}: given twice" + ("" if clash == leaf else f" (also as {clash})"))
+            leaves.add(leaf)
+        overrides[key] = value
     check_overrides(overrides)
     return overrides
+
+
+def _leaves(key: str, value) -> list[str]:
+    """'train', {'lr': 1, 'x': {'y': 2}} -> ['train.lr', 'train.x.y']; a plain value is its own key."""
+    if not isinstance(value, dict) or not value:
+        return [key]
+    return [leaf for k, v in value.items() for leaf in _leaves(f"{key}.{k}", v)]
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -65,6 +77,30 @@ def parse_seeds(text: str) -> tuple[int, ...]:
             raise ParamsError(f"--seeds {text!r}: {raw!r} is not an integer (expected e.g. --seeds 42,43,44)")
         seeds.append(int(raw))
     return check_seeds(seeds)
+
+
+# What each mode reads besides --profile, --out and --params; a flag given to a mode that ignores it is refused.
+MODE_FLAGS = {
+    "table_only": {"update_readme"},
+    "recompute_metrics": set(),
+}
+RUN_ONLY = ("conditions", "seeds", "variants", "set", "log_output", "sweep", "cell_timeout", "refresh_references",
+            "executor", "scheduler", "workers", "threads", "update_readme", "against")
+
+
+def refuse_idle_flags(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """One refusal for flags that conflict (two modes) or would do nothing in the mode asked for."""
+    modes = [m for m in ("table_only", "recompute_metrics", "reproduce") if getattr(args, m)]
+    flag = {m: "--" + m.replace("_", "-") for m in (*MODE_FLAGS, "reproduce", *RUN_ONLY)}
+    if len(modes) > 1:
+        ap.error(f"{' and '.join(flag[m] for m in modes)} exclude each other: give one")
+    given = [d for d in RUN_ONLY if getattr(args, d) != ap.get_default(d)]
+    if modes and modes[0] in MODE_FLAGS:
+        idle = [d for d in given if d not in MODE_FLAGS[modes[0]]]
+        if idle:
+            ap.error(f"{flag[modes[0]]} only reads the record: {', '.join(flag[d] for d in idle)} would do nothing")
+    elif "update_readme" in given:
+        ap.error("--update-readme works with --table-only (it rewrites the README block from the tables)")
 
 
 def _available(kind: str) -> list[str]:
@@ -93,7 +129,7 @@ def main(argv=None) -> int:
     ap.add_argument("--table-only", action="store_true", help="only rebuild the results table from the runs")
     ap.add_argument("--update-readme", action="store_true", help="with --table-only: rewrite README's results block")
     ap.add_argument("--log-output", action="store_true", help="echo notebook outputs to the console")
-    ap.add_argument("--sweep", default=None, metavar="KEY=V1,V2,...",
+    ap.add_argument("--sweep", default=None, action="append", metavar="KEY=V1,V2,...",
                     help="one run folder per value, e.g. --sweep model.prefix_dim=16,32,64,128 --conditions v3_contrastive")
     ap.add_argument("--cell-timeout", type=int, default=DEFAULT_CELL_TIMEOUT, metavar="SECONDS",
                     help=f"fail a run whose notebook cell runs longer (default {DEFAULT_CELL_TIMEOUT}; "
@@ -121,6 +157,10 @@ def main(argv=None) -> int:
     ap.add_argument("--against", default=str(ROOT / "runs"), metavar="DIR",
                     help="with --reproduce: the root of the committed record compared with (default: runs/)")
     args = ap.parse_args(argv)
+    if args.sweep is not None:
+        if len(args.sweep) > 1:
+            ap.error(f"--sweep given {len(args.sweep)} times: a study sweeps one key (run one study per key)")
+        args.sweep = args.sweep[0]
     if args.reproduce:
         clash = [flag for flag, on in (("--table-only", args.table_only), ("--recompute-metrics", args.recompute_metrics),
                                        ("--refresh-references", args.refresh_references),
@@ -129,6 +169,7 @@ def main(argv=None) -> int:
             ap.error(f"--reproduce retrains the profile's own runs; it does not combine with {', '.join(clash)}")
     elif args.against != str(ROOT / "runs"):
         ap.error("--against is read only with --reproduce")
+    refuse_idle_flags(ap, args)
     args.out = args.out or str(DEFAULT_OUT if args.reproduce else ROOT / "runs")
     try:
         if args.params is not None:
@@ -154,11 +195,14 @@ def main(argv=None) -> int:
             return 0
         if args.table_only:
             profile_dir = Path(args.out) / args.profile
-            if args.update_readme:
-                update_readme(profile_dir)  # writes the tables, then the README block from them
-            else:
-                write_results_table(profile_dir)
-            print((profile_dir / "results.md").read_text())
+            if not profile_dir.is_dir():  # the lock would create it
+                raise RunFolderError(f"{profile_dir}: no such record (check --out and --profile)")
+            with StudyLock(profile_dir):  # no study writes the runs or the tables meanwhile
+                if args.update_readme:
+                    update_readme(profile_dir)  # writes the tables, then the README block from them
+                else:
+                    write_results_table(profile_dir)
+                print((profile_dir / "results.md").read_text())
             return 0
         overrides = parse_overrides(args.set)
         conditions = None if args.conditions == "all" else tuple(_csv(args.conditions))

@@ -63,5 +63,28 @@ def execute(notebook: str, out_path: Path, parameters: dict, log_output: bool = 
     except BaseException:
         if partial.exists():  # a failed notebook is kept: it shows the failing cell (a killed one is not renamed)
             partial.replace(out_path)
+            _echo_notes(out_path, log_output)
         raise
     partial.replace(out_path)
+    _echo_notes(out_path, log_output)
+
+
+CONSOLE_NOTES = ("trunk cache ",)  # what a kernel says on stderr that the console must show too (a rebuilt cache)
+
+
+def _echo_notes(path: Path, log_output: bool) -> None:
+    """Print the executed notebook's stderr lines that start with a CONSOLE_NOTES prefix (log_output echoes them all)."""
+    import json
+
+    if log_output:
+        return
+    try:
+        cells = json.loads(path.read_text())["cells"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    for cell in cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                for line in "".join(out.get("text", "")).splitlines():
+                    if line.startswith(CONSOLE_NOTES):
+                        print(f"  {path.name}: {line}", flush=True)

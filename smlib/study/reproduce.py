@@ -14,7 +14,7 @@ from pathlib import Path
 from ..compare import verdicts, write_comparison
 from ..config import REFERENCE_ROWS
 from ..config import conditions as all_conditions
-from ..record import RunFolderError, dataset_in, iter_runs
+from ..record import RunFolderError, dataset_in, is_sweep_run, iter_runs
 from ..trunk_cache import CACHE_ENV
 from .notebooks import ROOT
 from .run import run_study
@@ -32,9 +32,11 @@ def check_reproduce(profile: str, out: str | Path, against: str | Path) -> tuple
     profile, and an out folder that is, holds or lies in the committed record (it would be trained into)."""
     out, against = Path(out).resolve(), Path(against).resolve()
     committed = against / profile
-    if not committed.is_dir() or not any(iter_runs(committed, "metrics.json")):
+    if not committed.is_dir() or not any(iter_runs(committed, "metrics.json", sweeps=False)):
+        swept = committed.is_dir() and any(iter_runs(committed, "metrics.json"))
         raise RunFolderError(f"--against {against}: no recorded run of profile {profile!r} to reproduce "
-                             f"(expected {committed}/<variant>/seed<N>/<condition>/metrics.json)")
+                             + ("(it holds sweep points only, and a reproduction retrains the conditions' own runs)"
+                                if swept else f"(expected {committed}/<variant>/seed<N>/<condition>/metrics.json)"))
     if _same_or_inside(out, against):
         raise RunFolderError(f"--out {out} is or overlaps the committed record {against}: a reproduction trains "
                              "into a folder of its own (default runs-reproduced/)")
@@ -48,9 +50,10 @@ def reproduce(profile: str, seeds, variants, out: str | Path = DEFAULT_OUT, agai
     committed, reproduced = check_reproduce(profile, out, against)
     for seed in seeds:
         for variant in variants:
-            if not dataset_in(committed, variant, seed).is_dir():
+            folder = dataset_in(committed, variant, seed)
+            if not any(not is_sweep_run(m.parent.name) for m in folder.glob("*/metrics.json")):
                 raise RunFolderError(f"{committed}: the committed record has no {variant} seed {seed} to compare "
-                                     "with (check --seeds and --variants)")
+                                     "with (check --seeds and --variants; sweep points are not reproduced)")
     cache = Path(out).resolve() / CACHE
     before = os.environ.get(CACHE_ENV)
     os.environ[CACHE_ENV] = str(cache)  # the trunk cache of this process and of every notebook kernel it starts

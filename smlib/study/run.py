@@ -242,6 +242,10 @@ def run_condition(plan: StudyPlan, job: Job, i: int) -> Problem:
     try:
         phash = job.params(plan.profile).hash()
         state, why = run_state(rdir, phash)
+    except (RunFolderError, ParamsError) as e:  # refused before any notebook ran: no notebook shows it
+        _log(f"{label}: FAILED: {e}")
+        return what, str(e)
+    try:
         if state == "done":
             _log(f"{label}: done before, skipped")
             return None
@@ -291,8 +295,13 @@ def _where(*notebooks: Path) -> str:
 
 
 def _short(e: Exception) -> str:
-    lines = [ln for ln in str(e).strip().splitlines() if ln.strip()]
-    return f"{type(e).__name__}: {lines[-1] if lines else ''}"[:300]
+    """One line that names the error and its reason: the last line that says something (a notebook's traceback
+    ends with it), or the first for a cell timeout (its message ends with a preview of the cell between rules)."""
+    lines = [ln.strip() for ln in str(e).strip().splitlines() if any(ch.isalnum() for ch in ln)]
+    name = type(e).__name__
+    if not lines:
+        return f"{name} (no message)"
+    return f"{name}: {lines[0] if 'Timeout' in name or 'timed out' in lines[0] else lines[-1]}"[:300]
 
 
 def _log(msg: str) -> None:
