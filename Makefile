@@ -30,9 +30,13 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# pytest on both cores (pytest-xdist, one thread per process and per kernel it starts: two processes that each
+# spin on both cores run ~10x slower), then the notebooks under nbval, whose cells run in order in one kernel
+# (02_train writes the checkpoint 03_evaluate reads).
 test: $(STAMP) browser
 	$(PY) -m ruff check smlib tests benchmarks
-	$(PY) -m pytest -q --nbval-lax --nbval-kernel-name $(KERNEL) tests notebooks
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -n 2 tests
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q --nbval-lax --nbval-kernel-name $(KERNEL) notebooks
 
 # The lab is rooted at the repository, so runs/ (the experiment record) opens beside notebooks/. The source and
 # executed notebooks are trusted first (trust is per user and cannot ship in git): their saved widgets and
