@@ -121,4 +121,3 @@ def write_fake_run(folder, params, complete=True, **metrics) -> None:
     (folder / "metrics.json").write_text(json.dumps(record))
     if complete:
         write_completion(folder, params.hash())
-
