@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import atomic
 from .config import REFERENCE_ROWS
 from .invariance import cka_debiased_interval
 from .provenance import NOT_RECORDED, record_provenance
@@ -225,7 +226,8 @@ def write_comparison(a: str | Path, b: str | Path, seeds=None, variants=None, co
     text = comparison_markdown(frame, a, b, seeds, variants, conditions)
     out_dir = Path(out_dir) if out_dir is not None else Path(b)
     out_dir.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out_dir / "comparison.csv", index=False)
-    (out_dir / "comparison.md").write_text(text)
-    (out_dir / "comparison.json").write_text(json.dumps(verdicts(frame), indent=2) + "\n")
+    with atomic.replacing(out_dir / "comparison.csv") as tmp:
+        frame.to_csv(tmp, index=False)
+    atomic.write_text(out_dir / "comparison.md", text)
+    atomic.write_text(out_dir / "comparison.json", json.dumps(verdicts(frame), indent=2) + "\n")
     return frame, text

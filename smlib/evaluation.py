@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import __version__
+from . import __version__, atomic
 from .config import DOMAINS, Params, row_order
 from .data import Dataset
 from .kernel import runtime_info
@@ -146,12 +146,9 @@ def write_results(record: dict, emb: dict[str, np.ndarray], out_dir: str | Path)
                          f"nothing written to {out_dir}")
     record = strict_json_record(record)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / "embeddings.tmp.npz"
-    np.savez_compressed(tmp, **emb)  # full float32, so metrics.json is exactly recomputable
-    tmp.replace(out_dir / "embeddings.npz")
-    tmp = out_dir / "metrics.json.tmp"
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True, allow_nan=False))
-    tmp.replace(out_dir / "metrics.json")
+    with atomic.replacing(out_dir / "embeddings.npz") as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **emb)  # full float32, so metrics.json is exactly recomputable
+    atomic.write_text(out_dir / "metrics.json", json.dumps(record, indent=2, sort_keys=True, allow_nan=False))
 
 
 def strict_json_record(record: dict) -> dict:

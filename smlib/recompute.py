@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import atomic
 from .config import params_from_dict
 from .evaluation import load_embeddings, one_line, strict_json_record
 from .record import COMPLETION, RunFolderError, check_run, iter_datasets, iter_runs, run_state, write_completion
@@ -62,9 +63,7 @@ def _recompute_run(path: Path, log) -> dict:
     changed = {k: (old.get(k), new_record["metrics"].get(k)) for k in sorted(set(old) | set(new))
                if not _same(old.get(k), new_record["metrics"].get(k))}
     if changed:
-        tmp = folder / "metrics.json.tmp"
-        tmp.write_text(json.dumps(new_record, indent=2, sort_keys=True, allow_nan=False))
-        tmp.replace(path)
+        atomic.write_text(path, json.dumps(new_record, indent=2, sort_keys=True, allow_nan=False))
         write_completion(folder, params.hash())
     log(f"{folder}: {len(changed)} metric(s) changed" + (f" ({', '.join(changed)})" if changed else ""))
     return {"run": str(folder), "kind": "run", "changed": changed}
@@ -144,9 +143,7 @@ def _recompute_references(path: Path, log) -> dict:
                 changed[f"{name}.{k}"] = (row.get(k), v)
             row[k] = v
     if changed:
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(saved, indent=2, sort_keys=True))
-        tmp.replace(path)
+        atomic.write_text(path, json.dumps(saved, indent=2, sort_keys=True))
     log(f"{path}: {len(changed)} reference value(s) changed")
     return {"run": str(path), "kind": "references", "changed": changed}
 

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import atomic
+
 COMPLETION = "run.json"
 RUN_NOTEBOOKS = ("02_train.ipynb", "03_evaluate.ipynb")
 RUN_FILES = ("metrics.json", "embeddings.npz") + RUN_NOTEBOOKS  # a run is not done without each of these
@@ -370,9 +372,7 @@ def write_completion(folder: str | Path, params_hash: str, adopted: bool = False
         raise RunFolderError(f"{folder}: cannot mark the run complete, {', '.join(missing)} missing")
     record = {"params_hash": params_hash, "files": files, "completed": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
               "adopted": adopted}
-    tmp = folder / f".{COMPLETION}.tmp"
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
-    tmp.replace(folder / COMPLETION)
+    atomic.write_text(folder / COMPLETION, json.dumps(record, indent=2, sort_keys=True))
     return folder / COMPLETION
 
 
@@ -382,7 +382,7 @@ def clear_for_rerun(folder: Path) -> None:
     folder = Path(folder)
     for name in (COMPLETION,) + RUN_FILES:
         (folder / name).unlink(missing_ok=True)
-    for leftover in folder.glob(".*.partial.ipynb"):
+    for leftover in [*folder.glob(".*.partial.ipynb"), *folder.glob(".*.tmp")]:
         leftover.unlink()
 
 

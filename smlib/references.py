@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import atomic
 from .baselines import identifiability_ceiling, pair_map_similarity, select_pair_map, select_tfidf_map, tfidf_similarity
 from .config import DOMAINS, Params
 from .data import Dataset
@@ -152,18 +153,16 @@ def write_references(rows: list[dict], params: Params, out_dir: str | Path, sele
     if sims:
         if person_ids is None:
             raise ValueError("write_references: sims need the validation person_ids they are ordered by")
-        tmp_npz = path.parent / "reference_sims.tmp.npz"
-        np.savez_compressed(tmp_npz, person_ids=np.asarray(person_ids, dtype=np.int64),
-                            **{k: np.asarray(v, dtype=np.float32) for k, v in sims.items()})
-        tmp_npz.replace(path.parent / "reference_sims.npz")
-    tmp = path.with_suffix(".json.tmp")
+        with atomic.replacing(path.parent / "reference_sims.npz") as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, person_ids=np.asarray(person_ids, dtype=np.int64),
+                                **{k: np.asarray(v, dtype=np.float32) for k, v in sims.items()})
     from .models.shared import pick_device
     from .provenance import run_provenance
 
-    tmp.write_text(json.dumps({"rows": rows, "data_params": params.data_params(), "encoder": params.model.base_model,
-                               "selection": selection or {}, "provenance": run_provenance(pick_device(params.train.device))},
-                              indent=2, sort_keys=True))
-    tmp.replace(path)
+    atomic.write_text(path, json.dumps({"rows": rows, "data_params": params.data_params(),
+                                        "encoder": params.model.base_model, "selection": selection or {},
+                                        "provenance": run_provenance(pick_device(params.train.device))},
+                                       indent=2, sort_keys=True))
     return path
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from . import atomic
 from .config import DOMAINS
 from .data import Dataset
 from .limits import BATCH_ITEMS
@@ -80,12 +81,13 @@ class TrainResult:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         h = self.history
-        h.to_csv(out / "history.csv", index=False)
+        with atomic.replacing(out / "history.csv") as tmp:
+            h.to_csv(tmp, index=False)
         if figure is not None:
             from .plots import save
 
             save(figure, out / "training_curves.png")
-        (out / "train.json").write_text(json.dumps(self.summary(), indent=2))
+        atomic.write_text(out / "train.json", json.dumps(self.summary(), indent=2))
         return out
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import __version__
+from .. import __version__, atomic
 from ..config import DOMAINS, Params, params_hash, without_added_keys
 from .mining import DOMAIN_FLIP_TYPES, generate_hard_negative, mine_cross_domain_pairs, mine_triplets
 from .people import generate_people
@@ -275,8 +276,8 @@ def write_dataset(ds: Dataset, folder: str | Path, overwrite: bool = False) -> P
         return folder
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
-        (folder / name).write_text(text)
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        atomic.write_text(folder / name, text)
+    atomic.write_text(folder / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True))  # last, whole
     ds.manifest = manifest
     return folder
 
@@ -294,7 +295,8 @@ def read_dataset(folder: str | Path) -> Dataset:
         manifest = json.loads((folder / "manifest.json").read_text())
         expected = manifest["files"]
     except (json.JSONDecodeError, KeyError) as e:
-        raise DatasetError(f"{folder}/manifest.json is corrupted: {e}") from None
+        raise DatasetError(f"{folder}/manifest.json is corrupted: {e} (remove the folder: the next study rebuilds "
+                           "it)") from None
     for name in DATA_FILES + ((VIEWS_FILE,) if VIEWS_FILE in expected else ()):
         path = folder / name
         if not path.is_file():
@@ -319,13 +321,22 @@ def read_dataset(folder: str | Path) -> Dataset:
     return Dataset(people, texts, split, triplets, cross, _read_lines(folder, "hard_negatives.jsonl"), manifest, views)
 
 
+def _unreadable_manifest(folder: Path) -> bool:
+    try:
+        return not isinstance(json.loads((folder / "manifest.json").read_text()).get("files"), dict)
+    except (OSError, ValueError, AttributeError):
+        return True
+
+
 def load_or_build(params: Params, root: str | Path) -> tuple[Dataset, Path]:
     """Read the dataset for these params from root/<dataset_id>, building and writing it first if absent."""
     folder = Path(root).resolve() / dataset_id(params)
-    if (folder / "manifest.json").exists():
+    if (folder / "manifest.json").exists() and not _unreadable_manifest(folder):
         ds = read_dataset(folder)
         if without_added_keys(ds.manifest.get("params") or {}) != data_params(params):
             raise DatasetError(f"{folder}: manifest params differ from the requested data params")
         return ds, folder
-    write_dataset(build_dataset(params), folder)
+    if (folder / "manifest.json").exists():  # cut short by a kill before writes were atomic: the data are rebuilt
+        print(f"dataset {folder.name}: manifest.json is unreadable; rebuilding the dataset", file=sys.stderr)
+    write_dataset(build_dataset(params), folder, overwrite=True)
     return read_dataset(folder), folder  # the same object a later cached call returns (and a check of the write)

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from .. import atomic
 from ..config import is_sweep_run
 
 DOMAIN_COLORS = {"dating": "tab:red", "hiring": "tab:blue"}
@@ -74,7 +75,8 @@ def save(fig: Figure, path: str | Path) -> Path:
     """Write a figure as PNG (dpi 120), creating parent folders; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, format="png")
+    with atomic.replacing(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     return path
 
 
