@@ -36,7 +36,11 @@ def kernel_arguments(threads: int | None = None, root: Path = PACKAGE_ROOT) -> l
 
 def install(threads: int | None = None, seed_folder: str | None = None) -> None:
     """In a kernel: die with the process that started it (JPY_PARENT_PID), use `threads` threads (None: as is)
-    and the runner's seed-folder format (None: record.SEED_FOLDER as it is)."""
+    and the runner's seed-folder format (None: record.SEED_FOLDER as it is); trace its writes where the crash test
+    asks (smlib.writetrace)."""
+    from . import writetrace
+
+    writetrace.install()
     if threads is not None:
         set_threads(threads)
     if seed_folder is not None:

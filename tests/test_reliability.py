@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -309,51 +307,5 @@ def test_a_cell_past_the_timeout_fails_the_notebook_which_shows_it(tmp_path):
     assert "sleep" in out.read_text()
 
 
-# --- kill -9 at several points of a real run ----------------------------------------------------------------
-
-def _study_cmd(out: Path, tmp_path: Path) -> list[str]:
-    return [sys.executable, "-c", (
-        "import sys; from smlib import study\n"
-        f"_, f = study.run_study('smoke', conditions=('v3_contrastive',), variants=('verbatim',), seeds=(11,), "
-        f"out={str(out)!r}, data_root={str(tmp_path / 'data')!r}, checkpoint_root={str(tmp_path / 'ckpt')!r}, "
-        "threads=1)\n"
-        "sys.exit(1 if f else 0)")]
-
-
-def _kill_when(cmd, path_test, timeout=240) -> bool:
-    """Start cmd in its own process group; kill -9 the whole group once path_test() holds. True if it did."""
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    t0 = time.time()
-    try:
-        while proc.poll() is None and time.time() - t0 < timeout:
-            if path_test():
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                return True
-            time.sleep(0.05)
-        return False
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def test_kill_9_at_several_points_never_leaves_an_incomplete_run_marked_done(tmp_path):
-    out = tmp_path / "runs"
-    rdir = study.run_dir(out, "smoke", "verbatim", 11, "v3_contrastive")
-    phash = study_params("v3_contrastive", "smoke", "verbatim", 11).hash()
-    points = [lambda: (rdir / ".02_train.partial.ipynb").exists(),  # during training
-              lambda: (rdir / "metrics.json").exists()]  # the issue's case: right after metrics.json appeared
-    for point in points:
-        _kill_when(_study_cmd(out, tmp_path), point)
-        state, _ = run_state(rdir, phash)
-        assert state != "done" and not (rdir / COMPLETION).exists()
-    done = subprocess.run(_study_cmd(out, tmp_path), cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert run_state(rdir, phash)[0] == "done"
-    assert not list(rdir.glob(".*partial*"))
-    runtime = json.loads((rdir / "metrics.json").read_text())["runtime"]  # the kernels' threads and smlib
-    assert runtime["threads"] == 1 and Path(runtime["smlib_root"]) == ROOT
-    again = subprocess.run(_study_cmd(out, tmp_path), cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert "done before, skipped" in again.stdout
+# --- kill -9 at the write points of a real run: tests/test_interrupts_and_writes.py (a sample of the crash
+# sweep, benchmarks/crash_sweep.py, which kills the study right after each file it writes)

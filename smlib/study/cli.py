@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import re
+import signal
 import sys
+import threading
 from pathlib import Path
 
+from .. import writetrace
+from ..atomic import RecordWriteError
 from ..config import PARAMS_DIR, PARAMS_ENV, ParamsError, available, parse_yaml, variants
 from ..recompute import recompute_metrics
 from ..record import RunFolderError, StudyLock
@@ -13,7 +18,7 @@ from ..tables import update_readme, write_results_table
 from .notebooks import DEFAULT_CELL_TIMEOUT, ROOT
 from .plan import EXECUTORS, check_overrides, check_seeds, parse_sweep
 from .reproduce import DEFAULT_OUT, reproduce
-from .run import run_study
+from .run import PROGRESS, run_study, stop_kernels
 
 
 def use_params_dir(folder: str | Path) -> Path:
@@ -111,8 +116,45 @@ def _available(kind: str) -> list[str]:
         return []
 
 
+class StudyInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM (a scheduler, `timeout`) during a study: unwinds it like Ctrl-C does."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _interrupt(signum, frame):
+    stop_kernels()  # first: a kernel left running while the study unwinds writes its own tracebacks
+    raise StudyInterrupted(signum)
+
+
 def main(argv=None) -> int:
-    """Command line: python -m smlib.study --profile quick [--conditions a,b] [--seeds 42,43] [--variants ...]."""
+    """Command line: python -m smlib.study --profile quick [--conditions a,b] [--seeds 42,43] [--variants ...].
+
+    Ctrl-C or SIGTERM stops the study with one line (what was running, how many runs had finished, that the same
+    command resumes), its kernels stopped and its lock released; exit 130 or 143."""
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        handlers = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    writetrace.install()  # only where the crash test's environment asks
+    PROGRESS.__init__(current="the command")
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as e:
+        signum = getattr(e, "signum", signal.SIGINT)
+        stop_kernels()
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # not the cells cut short by the stop, at exit
+        print(f"\ninterrupted ({signal.Signals(signum).name}) during {PROGRESS.current}: {PROGRESS.finished} of "
+              f"{PROGRESS.total} runs finished; run the same command again to resume", file=sys.stderr)
+        return 128 + signum
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
+def _main(argv=None) -> int:
+    """main, before interrupts are read."""
     prog = "smlib-study" if Path(sys.argv[0]).name == "smlib-study" else "python -m smlib.study"  # the console script
     ap = _Parser(prog=prog, description="Run the study: papermill executes 01 per dataset, "
                  "02+03 per condition, then 04; resumable.")
@@ -224,4 +266,7 @@ def main(argv=None) -> int:
     except (ParamsError, RunFolderError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except RecordWriteError as e:  # a full disk: the file that could not be written, the space left
+        print(f"error: {e.strerror}", file=sys.stderr)
+        return 1
     return 0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..atomic import RecordWriteError, remove_stale_temps
 from ..config import REFERENCE_ROWS, ParamsError, without_added_keys
 from ..config import variants as registered_variants
 from ..record import (
@@ -24,7 +25,7 @@ from ..record import (
 )
 from ..tables import write_results_table
 from ..trunk_cache import remove_orphaned_temp_files
-from .notebooks import DEFAULT_CELL_TIMEOUT, ROOT, nb_path
+from .notebooks import DEFAULT_CELL_TIMEOUT, ROOT, nb_path, remove_stale_ipc_folders
 from .plan import Job, StudyPlan, check_executor, plan_study
 
 Problem = tuple[str, str] | None  # (what failed, why), or None when the task succeeded or had nothing to do
@@ -135,6 +136,36 @@ def run_jobs(plan: StudyPlan, executor) -> list[tuple[str, str]]:
     return [problem for problem in results.values() if problem and problem[0] != "skipped"]
 
 
+@dataclass
+class Progress:
+    """Where a study stands, for the line an interrupt prints: runs finished (done before included) of all."""
+
+    finished: int = 0
+    total: int = 0
+    current: str = "planning"
+
+
+PROGRESS = Progress()
+
+
+def stop_kernels() -> int:
+    """SIGKILL every notebook kernel this process started (its children running ipykernel); how many. Linux reads
+    /proc; elsewhere the kernels' watchdog ends them once this process is gone."""
+    import os
+    import signal
+
+    killed = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == os.getpid() and b"ipykernel" in (stat.parent / "cmdline").read_bytes():
+                os.kill(int(stat.parent.name), signal.SIGKILL)
+                killed += 1
+        except (OSError, ValueError, IndexError):
+            continue
+    return killed
+
+
 def run_study(profile: str = "quick", conditions=None, seeds=(42,), variants=None,
               out: str | Path = ROOT / "runs", data_root: str | Path = ROOT / "data",
               checkpoint_root: str | Path = ROOT / "checkpoints", overrides: dict | None = None,
@@ -163,12 +194,16 @@ def run_study(profile: str = "quick", conditions=None, seeds=(42,), variants=Non
     check_executor(executor, scheduler, workers)
     if executor == "dask" and threads is None:
         threads = 1  # one thread per kernel on a cluster unless told otherwise
+    PROGRESS.__init__(current="planning")
     plan = plan_study(profile, conditions, seeds, variants, overrides, sweep, cell_timeout, paths,
                       refresh_references=refresh_references, log_output=log_output, threads=threads)
+    PROGRESS.total = len(plan.jobs)
     runner = DaskExecutor(scheduler, workers) if executor == "dask" else LocalExecutor()  # before anything is written
     try:
         with StudyLock(plan.out / profile):  # one study writes into an out folder's profile at a time
             remove_orphaned_temp_files()  # a killed study's half-written trunk cache (its writer is gone)
+            remove_stale_temps(plan.out / profile)  # and the temp files of its record's writes
+            remove_stale_ipc_folders()  # and its kernels' socket folders
             t_study = time.perf_counter()
             failures = run_jobs(plan, runner)
             return finish_study(plan, failures, t_study)
@@ -180,6 +215,7 @@ def run_study(profile: str = "quick", conditions=None, seeds=(42,), variants=Non
 def finish_study(plan: StudyPlan, failures: list, t_study: float) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """04_figures and the results tables of the plan's profile, then the failure report."""
     profile_dir = plan.out / plan.profile
+    PROGRESS.current = f"{plan.profile}/04_figures"
     try:
         _execute("04_figures.ipynb", profile_dir / "04_figures.ipynb",
                  {"runs_dir": nb_path(profile_dir), "seed": plan.seeds[0], "save_figures": True}, plan.log_output,
@@ -191,7 +227,7 @@ def finish_study(plan: StudyPlan, failures: list, t_study: float) -> tuple[pd.Da
     try:
         summary = write_results_table(profile_dir)
         print((profile_dir / "results.md").read_text())
-    except RunFolderError as e:
+    except (RunFolderError, RecordWriteError) as e:
         summary = pd.DataFrame()
         failures.append(("results table", str(e)))
     if failures:
@@ -213,6 +249,7 @@ def run_dataset(plan: StudyPlan, variant: str, seed: int) -> Problem:
     ddir = plan.dataset_dir(variant, seed)
     where = f"{plan.profile}/{variant}/{seed_folder(seed)}"
     what = f"{variant}/{seed_folder(seed)}/01_data"
+    PROGRESS.current = f"{plan.profile}/{what}"
     try:
         stale = references_missing(ddir, plan.dataset_params(variant, seed).data_params())
     except RunFolderError as e:
@@ -239,6 +276,7 @@ def run_condition(plan: StudyPlan, job: Job, i: int) -> Problem:
     rdir = plan.run_dir(job)
     what = f"{job.variant}/{seed_folder(job.seed)}/{job.name}"
     label = f"[{i}/{len(plan.jobs)}] {plan.profile}/{what}"
+    PROGRESS.current = f"{plan.profile}/{what}"
     try:
         phash = job.params(plan.profile).hash()
         state, why = run_state(rdir, phash)
@@ -248,6 +286,7 @@ def run_condition(plan: StudyPlan, job: Job, i: int) -> Problem:
     try:
         if state == "done":
             _log(f"{label}: done before, skipped")
+            PROGRESS.finished += 1
             return None
         if state == "incomplete":
             _log(f"{label}: incomplete ({why}), redoing it")
@@ -259,6 +298,7 @@ def run_condition(plan: StudyPlan, job: Job, i: int) -> Problem:
             _log(f"{label}: {notebook.removesuffix('.ipynb')}")
             _execute(notebook, rdir / notebook, nb, plan.log_output, plan.cell_timeout, plan.threads)
         write_completion(rdir, phash)  # last: the run is done only once this exists
+        PROGRESS.finished += 1
         _log(f"{label}: finished in {time.perf_counter() - t0:.0f} s")
     except Exception as e:  # noqa: BLE001 - reported, the rest still runs
         _log(f"{label}: FAILED: {_short(e)} ({_where(*(rdir / nb for nb in RUN_NOTEBOOKS))})")
