@@ -236,7 +236,11 @@ def main() -> int:
             f"{sum(not r['reached'] for r in rs)} not reached, {sum(r['reached'] and not r['held'] for r in rs)} not held")
     log(f"{(time.perf_counter() - t0) / 60:.1f} min")
     if args.out:
-        Path(args.out).write_text("\n".join(lines) + "\n")
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True).stdout.strip()
+        head = [f"# .venv/bin/python benchmarks/crash_sweep.py {' '.join(sys.argv[1:])}",
+                f"# smlib at commit {commit}, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, one thread per study"]
+        Path(args.out).write_text("\n".join(head + lines) + "\n")
     return 0 if all(r["held"] for r in results) else 1
 
 
