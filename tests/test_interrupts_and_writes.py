@@ -3,6 +3,7 @@ line, every file of the record is written whole or not at all, kernels talk over
 crash sweep (benchmarks/crash_sweep.py: one point of each kind of file) holds."""
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -26,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 
 
+@functools.cache
 def _sweep_module():
     spec = importlib.util.spec_from_file_location("crash_sweep", ROOT / "benchmarks" / "crash_sweep.py")
     module = importlib.util.module_from_spec(spec)
