@@ -32,7 +32,7 @@ from .training import Batch, iter_batches, seed_everything, setup_training, trai
 ROOT = Path(__file__).resolve().parent.parent
 SMLIB_SETTINGS = {"smlib all": "all", "smlib top2": 2, "smlib top1": 1, "smlib top0": 0}  # name -> trainable_layers
 # the step as it was before a speed change, measured beside it in the same run (name -> layers, what is undone)
-BEFORE = {"smlib top1 (padded)": (1, "the step before issue 22: transformers' own blocks over padded length-sorted "
+BEFORE = {"smlib top1 (padded)": (1, "the step before packed tokens: transformers' own blocks over padded length-sorted "
                                        "chunks of encode_chunk texts, torch's dropout"),
           "smlib top1 (torch dropout)": (1, "packed tokens, but torch's dropout masks (one generator call per element)"),
           "smlib top1 (AdamW loop)": (1, "AdamW's per-parameter loop instead of its fused kernel")}

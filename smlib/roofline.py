@@ -6,7 +6,7 @@ Useful work of a step, per trainable transformer block and per real (unpadded) t
 
 (forward: 2 FLOP per multiply-add over the block's four H x H projections, query, key, value and attention
 output, and its two H x I feed-forward matrices; backward: twice the forward, the gradients of inputs and
-of weights). For all-MiniLM-L6-v2 (H = 384, I = 1536) that is 10.6 MFLOP, the "~11 MFLOP" of the issues.
+of weights). For all-MiniLM-L6-v2 (H = 384, I = 1536) that is 10.6 MFLOP, the "~11 MFLOP" the speed work was planned with.
 Attention's score and value products (4 T H per token forward, T the text's length) and every elementwise
 op are left out: they are a few percent of it at these lengths, and a step that spends its time on them is
 exactly what the share should expose. Full fine-tuning counts every block (6); the pooling adapter of

@@ -17,7 +17,7 @@ from .data import load_or_build
 from .training import train
 
 ROOT = Path(__file__).resolve().parent.parent
-# learning-rate sweeps (at most 3 values each; DESIGN section 7 and issue 9 measured these)
+# learning-rate sweeps (at most 3 values each, around the rates measured when the quick profile was sized)
 LR_SWEEP = {"smlib all": (2e-4,), "smlib top2": (3e-4, 6e-4), "smlib top1": (1e-3,), "smlib top0": (1e-3,)}
 
 

@@ -75,7 +75,7 @@ def _encoder_folder(root: Path) -> Path:
 
 
 def test_a_sweep_over_paths_writes_only_inside_the_out_folder_and_the_checkpoint_root(tmp_path, monkeypatch):
-    """The issue's case: a local encoder reached through '..' (and an absolute path) as a sweep value."""
+    """A local encoder reached through '..' (and an absolute path) as a sweep value."""
     encoder = _encoder_folder(tmp_path / "elsewhere")
     relative = os.path.relpath(encoder, Path.cwd())
     assert relative.startswith("..")
@@ -131,7 +131,7 @@ def _tamper(blob: dict, part: str) -> None:
     if part == "key":
         blob["key"] = {**blob["key"], "max_length": blob["key"]["max_length"]}  # same key ...
         blob["key"]["texts"] = blob["key"]["texts"][:-1] + ("0" if blob["key"]["texts"][-1] != "0" else "1")
-    elif part == "index":  # the issue's case: one entry's length shortened by one token
+    elif part == "index":  # one entry's length shortened by one token
         d, i, s, n = blob["index"][7]
         blob["index"][7] = [d, i, s, n - 1]
     elif part == "offset":
