@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import signal
 import sys
@@ -124,9 +125,26 @@ class StudyInterrupted(KeyboardInterrupt):
         self.signum = signum
 
 
+_QUIET: list[int] = []  # the real stderr while an interrupt unwinds the study (restored for its one line)
+
+
 def _interrupt(signum, frame):
+    if not _QUIET:  # what the unwinding libraries say of the kernels stopped under them is not the user's news
+        sys.stderr.flush()
+        _QUIET.append(os.dup(2))
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
     stop_kernels()  # first: a kernel left running while the study unwinds writes its own tracebacks
     raise StudyInterrupted(signum)
+
+
+def _speak_again() -> None:
+    """Give stderr back after an interrupt quieted it."""
+    if _QUIET:
+        sys.stderr.flush()
+        os.dup2(_QUIET[0], 2)
+        os.close(_QUIET.pop())
 
 
 def main(argv=None) -> int:
@@ -145,10 +163,12 @@ def main(argv=None) -> int:
         signum = getattr(e, "signum", signal.SIGINT)
         stop_kernels()
         logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # not the cells cut short by the stop, at exit
+        _speak_again()
         print(f"\ninterrupted ({signal.Signals(signum).name}) during {PROGRESS.current}: {PROGRESS.finished} of "
               f"{PROGRESS.total} runs finished; run the same command again to resume", file=sys.stderr)
         return 128 + signum
     finally:
+        _speak_again()
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
 
