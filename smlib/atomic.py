@@ -71,20 +71,13 @@ def write_text(path: str | Path, text: str) -> Path:
     return Path(path)
 
 
-def write_bytes(path: str | Path, data: bytes) -> Path:
-    """path's content becomes data, whole or not at all."""
-    with replacing(path) as tmp:
-        tmp.write_bytes(data)
-    return Path(path)
-
-
-def _alive(pid: int) -> bool:
-    """True while a process with this pid exists."""
+def alive(pid: int) -> bool:
+    """True while a process with this pid exists (a writer of a temp file, a study that owns kernels)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except PermissionError:  # a process of another user: alive
         return True
     return True
 
@@ -94,7 +87,7 @@ def remove_stale_temps(folder: str | Path) -> list[Path]:
     removed = []
     for path in Path(folder).rglob(".*.tmp") if Path(folder).is_dir() else ():
         m = TEMP.fullmatch(path.name)
-        if m and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))):
+        if m and int(m.group(1)) != os.getpid() and not alive(int(m.group(1))):
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from .atomic import alive
 from .config import DOMAINS
 from .models.packed import span_rows
 
@@ -178,16 +179,6 @@ _HOST = re.sub(r"[^A-Za-z0-9-]+", "-", socket.gethostname())[:40] or "host"
 _TEMP = re.compile(r"^\..+\.pt\.(?:(?P<host>[A-Za-z0-9-]+)\.)?(?P<pid>[0-9]+)\.tmp$")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # a process of another user: alive
-        return True
-    return True
-
-
 def remove_orphaned_temp_files(root: str | Path | None = None) -> list[Path]:
     """Delete temp files under root that a writer on this host left when it was killed (its pid is not alive);
     one whose writer still runs, or that another host wrote (a shared cache folder), is kept. Returns the removed."""
@@ -197,7 +188,7 @@ def remove_orphaned_temp_files(root: str | Path | None = None) -> list[Path]:
         return removed
     for tmp in root.glob(".*.tmp"):
         m = _TEMP.match(tmp.name)
-        if m is None or (m["host"] is not None and m["host"] != _HOST) or _alive(int(m["pid"])):
+        if m is None or (m["host"] is not None and m["host"] != _HOST) or alive(int(m["pid"])):
             continue
         try:
             tmp.unlink()

@@ -1,6 +1,7 @@
 """Executing one notebook: papermill into a hidden name, renamed into place; the kernel set up by smlib.kernel."""
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -44,10 +45,11 @@ def nb_path(path: Path) -> str:
     return os.path.relpath(path, NOTEBOOKS)
 
 
+@functools.cache
 def ipc_kernel_manager():
     """The kernel manager class of a study's kernels: ipykernel over IPC sockets in a private temporary folder
     (mode 0700, named by this process's pid and removed with the kernel), so no kernel listens on a TCP port and
-    none warns that it runs over TCP without encryption."""
+    none warns that it runs over TCP without encryption. Built once, on first use (jupyter_client loads then)."""
     import shutil
     import tempfile
 
@@ -76,12 +78,12 @@ def remove_stale_ipc_folders() -> int:
     import shutil
     import tempfile
 
-    from ..atomic import _alive
+    from ..atomic import alive
 
     removed = 0
     for folder in Path(tempfile.gettempdir()).glob(f"{IPC_PREFIX}*"):
         pid = folder.name[len(IPC_PREFIX):].split("-")[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
     return removed
