@@ -1,7 +1,8 @@
 """Training speed: seconds per step of each way of training, and (optionally) wall time to reach top-1 0.8.
 
 Table 1 (always): every setting takes the same batches, round-robin, so machine noise hits all alike.
-  original               five padded fp32 passes per step (anchor, positive, negative, cross x 2), all layers
+  original               five padded fp32 passes per step (anchor, positive, negative, cross x 2), all layers: the
+                         original's way of training (docs/design.md#defaults)
   sentence-transformers  MatryoshkaLoss(MultipleNegativesRankingLoss) on the triplets + MNRL on the 64-d prefix
                          of the cross pairs (needs the optional `bench` extra: pip install -e '.[bench]')
   smlib all (fp32)       one length-sorted pass over a step's distinct texts, all layers, fp32

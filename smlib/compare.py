@@ -30,7 +30,7 @@ from .invariance import cka_debiased_interval
 from .provenance import NOT_RECORDED, record_provenance
 from .record import RunFolderError, dataset_in, iter_complete_runs
 
-K = 64  # the identity width of the design: the '@K' metrics compared
+K = 64  # the identity width of the original design (docs/design.md#defaults): the '@K' metrics compared
 HEADLINE = {  # metric -> how a's interval for it is had
     "prefix_d2h_top1": "bootstrap over people (metrics.json)",
     "prefix_h2d_top1": "bootstrap over people (metrics.json)",

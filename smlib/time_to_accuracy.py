@@ -4,8 +4,8 @@ validation prefix top-1 (mean of both directions) first reaches the target, per 
 The check stops on validation people, so this is an oracle-stopped speed measure, not a result. Each try
 (setting, lr) can be stored as its own JSON file (--tta-dir) and is then reused by a later invocation with the
 same conditions: full fine-tuning's hour-long tries run one lr per invocation, across sessions. The original's
-way and sentence-transformers get derived rows (their s/step x the steps full fine-tuning needed); a setting
-that never reaches the target within the cap gives a lower bound.
+way (docs/design.md#defaults) and sentence-transformers get derived rows (their s/step x the steps full
+fine-tuning needed); a setting that never reaches the target within the cap gives a lower bound.
 """
 from __future__ import annotations
 

@@ -344,7 +344,8 @@ def train_step(run: TrainingRun, batch: Batch, grad_clip: float,
                embed=None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """One whole optimizer step on a Batch: embed, losses, backward, clip, AdamW. Returns (loss parts, grad norm).
 
-    embed(refs) -> (N, H) replaces the run's embedder (the benchmark passes the original's five passes).
+    embed(refs) -> (N, H) replaces the run's embedder (the benchmark passes the original's five passes:
+    docs/design.md#defaults).
     """
     pooled = (embed or run.embedder)(batch.refs)  # (3B [+ 2P], H)
     parts = run.loss_fn(batch.step_embeddings(run.model, pooled))

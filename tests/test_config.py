@@ -56,6 +56,7 @@ def test_every_condition_and_profile_loads(condition, profile):
 
 
 def test_shipped_values_follow_the_design():
+    """The paper profile keeps the original's scale (docs/design.md#defaults)."""
     base = load_params("v3_contrastive", "paper")
     assert base.seed == 42 and base.model.prefix_dim == 64
     assert base.model.matryoshka_dims == [32, 64, 128, 256, 384]

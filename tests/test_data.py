@@ -317,7 +317,8 @@ def hard_dataset():
 
 
 def test_hard_negatives_exist_and_come_from_training_people(hard_dataset):
-    """hard_negative_fraction=1.0 must actually put flipped clones into training triplets (the original never trained on them)."""
+    """hard_negative_fraction=1.0 must actually put flipped clones into training triplets (the original never trained
+    on them: defect 4 in docs/design.md)."""
     ds = hard_dataset
     train, _ = _train_val(ds)
     n_hard = sum(h for dom in ("dating", "hiring") for *_, h in ds.triplets["train"][dom])

@@ -44,7 +44,7 @@ def test_each_condition_writes_metrics_and_embeddings_that_agree(condition, data
 
 
 def test_projection_heads_metrics_use_the_identity_head(dataset, tmp_path):
-    """Defect 2 of the original: cross-domain metrics must come from encode_prefix (the identity head)."""
+    """Defect 2 of the original (docs/design.md): cross-domain metrics must come from encode_prefix (the identity head)."""
     params = fast_params("projection_heads")
     model = train(params, dataset, progress=False).model
     evaluate(model, dataset, params, out_dir=tmp_path)

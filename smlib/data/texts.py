@@ -2,9 +2,9 @@
 
 A text variant is one registered object (register_variant): its wording (vocabulary and templates, data under
 smlib.data.wording), the attributes both texts reveal, and the random stream its choices draw from. Built in:
-``verbatim`` reproduces the original templates, which copy attributes word for word into both domains;
-``disjoint`` reveals the same traits in both texts but with a vocabulary of its own per domain, so a lexical
-matcher cannot pair the texts while a model can still learn the mapping; ``heldout`` is ``disjoint`` for
+``verbatim`` reproduces the original templates (docs/design.md#texts), which copy attributes word for word into
+both domains; ``disjoint`` reveals the same traits in both texts but with a vocabulary of its own per domain, so a
+lexical matcher cannot pair the texts while a model can still learn the mapping; ``heldout`` is ``disjoint`` for
 training people, and writes validation people (``held_out=True``) with phrasings and templates no training
 text uses (smlib.data.wording.heldout), so the split decides the wording.
 """

@@ -1,7 +1,7 @@
 """The original's wording (the ``verbatim`` variant): attributes copied word for word into both domains.
 
-TEMPLATE_NAMES are the 8 templates per domain, chosen by person id (VERBATIM_TEMPLATE_OFFSET); GOAL_PHRASES and
-KIDS_CLAUSES phrase the facts only the dating side mentions, in every variant.
+TEMPLATE_NAMES are the 8 templates per domain, chosen by person id (VERBATIM_TEMPLATE_OFFSET; docs/design.md#texts);
+GOAL_PHRASES and KIDS_CLAUSES phrase the facts only the dating side mentions, in every variant.
 """
 from __future__ import annotations
 
