@@ -5,6 +5,17 @@ Layout: <out>/<profile>/<variant>/<seed folder>/<run>, the seed folder named by 
 it under <checkpoint root>/<out name>-<hash>/. Every other module builds and walks these paths through
 profile_dir, dataset_dir, run_dir, checkpoint_dir, iter_datasets and iter_runs.
 
+- <out>/<profile>: README.md (the reading, where there is one), 04_figures.ipynb, figures/, results.{csv,tex,md},
+  paired_differences.csv, results_long.csv, and .study.lock while a study writes there;
+- <profile>/<variant>/<seed folder> (dataset_dir): 01_data.ipynb, references.json, reference_sims.npz;
+- <dataset_dir>/<run> (run_dir), a condition or a sweep point (sweep_run_name): 02_train.ipynb, history.csv,
+  train.json, 03_evaluate.ipynb, metrics.json, embeddings.npz, and run.json last;
+- checkpoint_dir: <checkpoint root>/<out folder name>-<hash of its path>/<profile>/.../<run>-<params hash>.
+
+Every folder name is one safe path component (safe_component, checked by within): a '/', '..', an absolute
+path or odd bytes is one ParamsError, so nothing a study writes lands outside its out folder and the checkpoint
+root; a sweep value that is not safe names its folder by its readable tail and a hash (sweep_run_name).
+
 A condition's run folder is done only when its completion record (run.json, written last by the runner)
 lists every file of the run with its SHA-256 and every listed file is there unchanged. A folder without
 the record is not done, whatever else it holds: the runner redoes it. Records written before run.json
@@ -16,6 +27,11 @@ Whatever reads a run's results (the tables, the figures' readers, the comparison
 through iter_complete_runs or complete_run: a run folder without run.json is left out with a one-line warning
 naming it, and a file changed or missing since its run was completed is one RunFolderError naming the folder
 and the file (check_run), so an edited metrics.json never reaches a table.
+
+Notebooks execute under a hidden name (partial_path) and count only when every code cell ran without an error
+(notebook_problem); a redone run first loses what its earlier try left (clear_for_rerun). One study writes into
+an out folder's profile at a time (StudyLock). docs/record.md gives the layout in full, how the runner resumes,
+and every guarantee a study makes about its record, with the tests that check each.
 """
 from __future__ import annotations
 

@@ -5,12 +5,19 @@ and every check during training scores it too. Which *rule* that is depends on h
 
 - ``leave-wording-out``: the variant writes the dev slice with a wording of its own (``heldout``:
   smlib.data.wording.dev), so a setting is chosen on phrasings that neither training nor the test uses;
+  it chooses everything for ``heldout`` (its recipe, benchmarks/heldout_search.py, and the kept step);
 - ``training-wording``: the dev slice is written like the training people (``verbatim``, ``disjoint``; and the
   ``training_wording`` view of the dev slice under ``heldout``, to show what that rule would have chosen);
-- ``oracle``: the test people themselves (``val_top1`` in the history): an upper bound, never a selection.
+  it chooses for ``disjoint`` (its learning rate, benchmarks/disjoint_lr.py, and the kept step; ``verbatim``
+  keeps its last step, since its dev top-1 ties at 1.0 from the first check);
+- ``oracle``: the test people themselves (``val_top1`` in the history): an upper bound, never a selection;
+  it chooses nothing and is printed beside the others for the reader.
 
 train.keep = "best_dev" keeps the weights of the check with the best dev top-1 (early stopping on the rule's
 dev slice) instead of the last step's; the run's train.json records the rule, the chosen step and every score.
+The trained reference rows choose their grids on the same dev slice when there is one (smlib.baselines).
+
+docs/selection.md gives the rules in full and what the heldout recipe search found with them.
 """
 from __future__ import annotations
 
