@@ -149,16 +149,19 @@ def test_reading_prints_paired_costs_and_the_k_sweep(tmp_path, capsys):
     assert reading.main(["--record", str(tmp_path), "--out", str(tmp_path / "reading.txt")]) == 0
     out = capsys.readouterr().out
     assert out == (tmp_path / "reading.txt").read_text()
+    values = reading.facts(tmp_path)
+    lines = {line.split()[0]: line.split(None, 1)[1] for line in out.splitlines()[1:] if line.strip()}
+    assert lines == values  # every fact printed once, by label
     # the prefix's cost to dating triplets: -0.05, -0.10, -0.15 by seed; mean -0.100, sd 0.05, t(2) = 4.303, so the
     # interval is -0.100 +- 0.124: it includes 0 and is not resolved
-    assert ("(v3_contrastive minus v3_no_prefix): -0.100 [-0.224, +0.024] (not resolved; by seed -0.050, -0.100, -0.150)"
-            in out)
-    assert "best bag of words: tfidf_trained_word (1.000)" in out
-    sweep = out[out.index("sweep of v3_contrastive over K (seeds 42)"):].splitlines()
-    assert [line.split()[0] for line in sweep[1:4]] == ["v3_contrastive@prefix_dim=16", "v3_contrastive",
-                                                         "v3_contrastive@prefix_dim=128"]
-    assert "(profile, K = 64)" in sweep[2] and "prefix top-1 0.800" in sweep[2]  # seed 42's own run only
-    assert "@prefix_dim" not in out[:out.index("sweep of")]
+    cost = "disjoint.by_seed.v3_contrastive-v3_no_prefix.triplet_dating"
+    assert values[cost] == "-0.100 [-0.224, +0.024]" and values[cost + ".verdict"] == "not resolved"
+    assert values[cost + ".seeds"] == "-0.050, -0.100, -0.150"
+    assert values["disjoint.best_reference"] == "tfidf_trained_word"
+    sweep = [label for label in values if label.startswith("disjoint.sweep.") and label.endswith(".top1")]
+    assert sweep == ["disjoint.sweep.16.top1", "disjoint.sweep.64.top1", "disjoint.sweep.128.top1"]  # in K order
+    assert values["disjoint.sweep.64.top1"] == "0.800"  # the condition's own run at seed 42 only
+    assert not [label for label in values if "@" in label]  # sweep points stay out of the per-condition facts
     missing = tmp_path / "empty"
     missing.mkdir()
     with pytest.raises(SystemExit):
