@@ -128,10 +128,3 @@ def test_the_card_at_save_time_and_after_evaluation(tmp_path, smoke_dataset):
     assert "| tfidf_trained_word | 0.875 | 0.812 |" in card and "Not evaluated yet" not in card
     assert "steps: 2" in card  # the training facts survive the rewrite
     assert write_card(folder).read_text().count("Not evaluated yet") == 1  # no record: back to the save-time card
-
-
-def test_readme_states_the_intended_use_every_card_carries():
-    readme = (ROOT / "README.md").read_text()
-    assert "## Intended use and limits" in readme
-    section = readme.split("## Intended use and limits", 1)[1].split("\n## ", 1)[0]
-    assert INTENDED_USE in section

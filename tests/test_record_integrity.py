@@ -115,3 +115,24 @@ def test_table_only_waits_for_no_study_it_refuses_while_one_writes(out, capsys):
     assert (profile / "results.md").read_bytes() == before
     assert main(["--table-only", "--profile", "smoke", "--out", str(out / "nowhere")]) == 2
     assert not (out / "nowhere").exists()  # a mistyped --out is named, not created
+
+
+def test_the_committed_record_is_current_under_todays_params():
+    """Every committed run of runs/quick records the params hash today's params give it, so a new params key that
+    moves every hash (one left out of ADDED_KEYS) fails here, naming the fix, instead of turning the whole record
+    into runs of other params at the next `make run`. Budget: ~2 s (params only, nothing trained)."""
+    from smlib.config import study_params
+    from smlib.record import iter_runs
+
+    root = Path(__file__).resolve().parent.parent / "runs" / "quick"
+    checked, stale = 0, []
+    for variant, seed, name, path in iter_runs(root, COMPLETION, sweeps=False):
+        recorded = json.loads(path.read_text())["params_hash"]
+        now = study_params(name, "quick", variant, seed).hash()
+        checked += 1
+        if now != recorded:
+            stale.append(f"{path.parent.relative_to(root)}: recorded {recorded}, today {now}")
+    assert checked >= 21
+    assert not stale, ("the committed runs record other params than today's (a new key? list it in "
+                       "smlib.config.ADDED_KEYS with the value that keeps the earlier behaviour, or retrain):\n"
+                       + "\n".join(stale[:5]))

@@ -86,13 +86,19 @@ def test_collect_results_on_empty_folder_names_the_fix(tmp_path):
 
 def test_update_readme_replaces_only_the_block(tmp_path):
     params = study_params("v3_contrastive", "smoke", "verbatim", 42)
-    _write_metrics(run_dir(tmp_path, "smoke", "verbatim", 42, "v3_contrastive"), params, prefix_d2h_top1=0.75)
+    _write_metrics(run_dir(tmp_path, "smoke", "verbatim", 42, "v3_contrastive"), params, prefix_d2h_top1=0.75,
+                   prefix_h2d_top1=0.75)
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{tables.README_START}\nold table\n{tables.README_END}\noutro\n")
+    readme.write_text(f"intro\n{tables.ANSWER_START}\nold answer\n{tables.ANSWER_END}\noutro\n")
+    page = tmp_path / "smoke" / "README.md"
+    page.write_text(f"# reading\n{tables.README_START}\nold table\n{tables.README_END}\nmore reading\n")
     tables.update_readme(tmp_path / "smoke", readme)
     text = readme.read_text()
-    assert text.startswith("intro\n") and text.endswith("outro\n") and "old table" not in text
-    assert "0.750" in text
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "old answer" not in text
+    assert "| `verbatim` | 0.750 |" in text  # one seed: no interval
+    text = page.read_text()
+    assert text.startswith("# reading\n") and text.endswith("more reading\n") and "old table" not in text
+    assert "0.750" in text and (tmp_path / "smoke" / "results.md").read_text().strip() in text
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -106,7 +106,7 @@ def refuse_idle_flags(ap: argparse.ArgumentParser, args: argparse.Namespace) -> 
         if idle:
             ap.error(f"{flag[modes[0]]} only reads the record: {', '.join(flag[d] for d in idle)} would do nothing")
     elif "update_readme" in given:
-        ap.error("--update-readme works with --table-only (it rewrites the README block from the tables)")
+        ap.error("--update-readme works with --table-only (it rewrites the README blocks from the tables)")
 
 
 def _available(kind: str) -> list[str]:
@@ -189,7 +189,8 @@ def _main(argv=None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=YAML",
                     help="override a param, e.g. --set model.base_model=BAAI/bge-small-en-v1.5 (repeatable)")
     ap.add_argument("--table-only", action="store_true", help="only rebuild the results table from the runs")
-    ap.add_argument("--update-readme", action="store_true", help="with --table-only: rewrite README's results block")
+    ap.add_argument("--update-readme", action="store_true",
+                    help="with --table-only: rewrite README.md's answer and runs/<profile>/README.md's tables")
     ap.add_argument("--log-output", action="store_true", help="echo notebook outputs to the console")
     ap.add_argument("--sweep", default=None, action="append", metavar="KEY=V1,V2,...",
                     help="one run folder per value, e.g. --sweep model.prefix_dim=16,32,64,128 --conditions v3_contrastive")
