@@ -16,7 +16,7 @@ import torch
 from .config import PROPOSED, REFERENCE_ROWS, ordered_variants, row_order
 from .evaluation import load_embeddings
 from .metrics import cosine_similarities, gallery_top1, mean_both_ways, paired_bootstrap_diff, top1_both_ways
-from .record import iter_complete_runs, iter_datasets, warn_unrecorded
+from .record import complete_run, dataset_in, iter_complete_runs, iter_datasets, warn_unrecorded
 
 GALLERY_SIZES = (10, 20, 50, 100)
 # Reference rows a trained condition is read against in paired differences (the ceiling and chance are bounds).
@@ -134,3 +134,15 @@ def gallery_curves(profile_dir: str | Path, sizes=GALLERY_SIZES) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
+def load_run_embeddings(profile_dir: str | Path, variant: str, seed: int) -> dict[str, dict]:
+    """Condition -> embeddings of every completed run under profile_dir/variant/seed<seed> that saved them.
+
+    Each run is checked against its run.json first (record.complete_run): a folder without one is left out with a
+    one-line warning, a file changed since the run was completed is one RunFolderError naming the folder and file.
+    """
+    folder = dataset_in(profile_dir, variant, seed)
+    runs = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    found = {run.name: path for run in runs if (path := complete_run(run, "embeddings.npz")) is not None}
+    if not found:
+        raise FileNotFoundError(f"no <condition>/embeddings.npz under {folder}: run the study first")
+    return {cond: load_embeddings(found[cond]) for cond in row_order(found)}

@@ -7,6 +7,7 @@ temp file ('.<name>.<pid>.tmp') is removed by remove_stale_temps once that pid i
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import re
 import shutil
@@ -91,3 +92,16 @@ def remove_stale_temps(folder: str | Path) -> list[Path]:
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
+
+
+def sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class RunFolderError(RuntimeError):
+    """A run folder holds something that does not belong to this run (or is unreadable)."""

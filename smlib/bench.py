@@ -23,15 +23,19 @@ from pathlib import Path
 
 import torch
 
-from .config import load_params
 from .data import load_or_build
 from .models import resolve_precision
 from .provenance import cpu_flags, cpu_model
-from .time_to_accuracy import LR_SWEEP, format_tta_table, time_to_accuracy  # noqa: F401 - table 2 lives there
+from .time_to_accuracy import (  # noqa: F401 - table 2 and the settings both tables train live there
+    LR_SWEEP,
+    SMLIB_SETTINGS,
+    bench_params,
+    format_tta_table,
+    time_to_accuracy,
+)
 from .training import Batch, iter_batches, seed_everything, setup_training, train_step
 
 ROOT = Path(__file__).resolve().parent.parent
-SMLIB_SETTINGS = {"smlib all": "all", "smlib top2": 2, "smlib top1": 1, "smlib top0": 0}  # name -> trainable_layers
 # the step as it was before a speed change, measured beside it in the same run (name -> layers, what is undone)
 BEFORE = {"smlib top1 (padded)": (1, "the step before packed tokens: transformers' own blocks over padded length-sorted "
                                        "chunks of encode_chunk texts, torch's dropout"),
@@ -48,18 +52,6 @@ def undo(setting, name: str) -> None:
     elif name == "smlib top1 (AdamW loop)":
         groups = [{k: v for k, v in g.items() if k not in ("fused", "foreach")} for g in setting.run.optimizer.param_groups]
         setting.run.optimizer = torch.optim.AdamW(groups, foreach=False)
-
-
-def bench_params(trainable_layers, precision: str, lr: float | None = None, **overrides):
-    """v3_contrastive on the bench's data (quick profile unless overridden), one setting's layers and precision."""
-    base = {"data.variant": "disjoint", "train.trainable_layers": trainable_layers, "train.precision": precision,
-            "train.max_steps": None}
-    if lr is not None:
-        base["train.lr"] = lr
-        if trainable_layers == 0:
-            base["train.head_lr"] = lr  # only the adapter trains: its rate is the one swept
-    profile = overrides.pop("profile", "quick")
-    return load_params("v3_contrastive", profile, overrides={**base, **overrides})
 
 
 def step_batches(params, dataset, n: int) -> list[Batch]:

@@ -15,29 +15,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import __version__, atomic
-from .config import DOMAINS, Params, row_order
+from . import __version__, atomic, compat
+from .atomic import RunFolderError
 from .data import Dataset
-from .kernel import runtime_info
+from .domains import DOMAINS
 from .metrics import DIRECTIONS, cosine_similarities, dim_sweep, match_summary
-from .record import RunFolderError, complete_run, dataset_in
+from .params_schema import Params
+from .provenance import runtime_info
 from .run_metrics import metrics_from_embeddings, retrieval_keys
 
 # names that moved, still importable from here (lazily: references and recompute import this module)
-_MOVED = {"reference_rows": "references", "selection_table": "references", "write_references": "references",
-          "reference_table": "references", "TRAINED_TFIDF": "references", "recompute_metrics": "recompute",
-          "embedding_metric": "run_metrics", "EMBEDDING_METRICS": "run_metrics", "SavedRun": "run_metrics",
-          "cross_domain_metrics": "run_metrics", "retrieval_metrics": "run_metrics",
-          "identity_space_cka": "run_metrics", "prefix_is_nested": "run_metrics"}
-
-
-def __getattr__(name: str):
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(f".{_MOVED[name]}", __package__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = compat.resolver(__name__)  # names that moved (smlib.compat.MOVED)
 
 SPACES = ("prefix", "full")  # the identity space and the full embedding: the two spaces every run is scored in
 EMBEDDING_KEYS = ("person_ids", "dating", "hiring", "dating_prefix", "hiring_prefix",
@@ -201,20 +189,6 @@ def hardest_misses(emb: dict, dataset, k: int = 5) -> pd.DataFrame:
                      "best_wrong_hiring_text": dataset.text("hiring", other)})
     frame = pd.DataFrame(rows).sort_values(["rank", "true_sim"], ascending=[False, True], kind="stable")
     return frame.head(k).reset_index(drop=True)
-
-
-def load_run_embeddings(profile_dir: str | Path, variant: str, seed: int) -> dict[str, dict]:
-    """Condition -> embeddings of every completed run under profile_dir/variant/seed<seed> that saved them.
-
-    Each run is checked against its run.json first (record.complete_run): a folder without one is left out with a
-    one-line warning, a file changed since the run was completed is one RunFolderError naming the folder and file.
-    """
-    folder = dataset_in(profile_dir, variant, seed)
-    runs = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
-    found = {run.name: path for run in runs if (path := complete_run(run, "embeddings.npz")) is not None}
-    if not found:
-        raise FileNotFoundError(f"no <condition>/embeddings.npz under {folder}: run the study first")
-    return {cond: load_embeddings(found[cond]) for cond in row_order(found)}
 
 
 def slider_frame(embs: dict[str, dict], d: int) -> pd.DataFrame:

@@ -15,7 +15,8 @@ import threading
 import time
 from pathlib import Path
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the folder that holds this smlib
+from .project import PACKAGE_ROOT
+
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _PR_SET_PDEATHSIG = 1
 
@@ -73,19 +74,3 @@ def set_threads(threads: int) -> None:
         os.environ[name] = str(threads)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
-
-
-def runtime_info() -> dict:
-    """Where this process's smlib comes from and how many threads torch uses (recorded with every run)."""
-    import subprocess
-
-    import torch
-
-    commit = None
-    if (PACKAGE_ROOT / ".git").exists():  # a checkout (not an installed copy inside some other repository)
-        try:
-            commit = subprocess.run(["git", "-C", str(PACKAGE_ROOT), "rev-parse", "HEAD"], capture_output=True,
-                                    text=True, timeout=10).stdout.strip() or None
-        except (OSError, subprocess.SubprocessError):
-            pass
-    return {"threads": torch.get_num_threads(), "smlib_root": str(PACKAGE_ROOT), "smlib_commit": commit}

@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 
 from .embeddings import check_dim, check_matrix, check_pair, truncate_normalize  # noqa: F401 - truncate_normalize re-exported
+from .invariance import CKA_ROWS, cka_biased, cka_debiased  # noqa: F401 - CKA_ROWS: part of this API
 
 
 def _as_list(ids) -> list:
@@ -227,28 +228,13 @@ def cross_domain_margin(
     return per_query_margin(dating, hiring, person_ids, prefix_dim).mean().item()
 
 
-CKA_ROWS = 2  # the biased estimator: centring leaves nothing of one row
-
-
 def cka(X: torch.Tensor, Y: torch.Tensor, debiased: bool = False) -> float:
     """Linear CKA between two representations of the same rows, computed in float64.
 
     debiased=False: from the biased HSIC (Kornblith et al. 2019's default), which rises with width when rows are
-    few; debiased=True: from the unbiased HSIC (Song et al. 2012; smlib.invariance.cka_debiased), near 0 for
-    unrelated representations at any width and slightly negative at times."""
-    if debiased:
-        from .invariance import cka_debiased
-
-        return cka_debiased(X, Y)
-    check_pair(X, Y, CKA_ROWS, "linear CKA")
-    x = X.double()
-    y = Y.double().to(x.device)
-    x = x - x.mean(dim=0, keepdim=True)  # (N, d1)
-    y = y - y.mean(dim=0, keepdim=True)  # (N, d2)
-    cross = torch.linalg.matrix_norm(y.T @ x) ** 2  # ()
-    norm_x = torch.linalg.matrix_norm(x.T @ x)  # ()
-    norm_y = torch.linalg.matrix_norm(y.T @ y)  # ()
-    return (cross / (norm_x * norm_y)).item()
+    few; debiased=True: from the unbiased HSIC (Song et al. 2012), near 0 for unrelated representations at any
+    width and slightly negative at times. Both estimators live in smlib.invariance with their null and interval."""
+    return cka_debiased(X, Y) if debiased else cka_biased(X, Y)
 
 
 def cka_across_dims(dating: torch.Tensor, hiring: torch.Tensor, dims: Iterable[int]) -> dict[int, float]:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .record import RunFolderError
+from .atomic import RunFolderError
+from .project import PACKAGE_ROOT
 
 PACKAGE = Path(__file__).resolve().parent
 NOT_RECORDED = "not recorded"  # runs made before provenance was written
@@ -138,3 +139,20 @@ def provenance_markdown(frame: pd.DataFrame) -> str:
 
 if __name__ == "__main__":  # print this checkout's provenance
     print(json.dumps(run_provenance("cpu"), indent=2))
+
+
+
+def runtime_info() -> dict:
+    """Where this process's smlib comes from and how many threads torch uses (recorded with every run)."""
+    import subprocess
+
+    import torch
+
+    commit = None
+    if (PACKAGE_ROOT / ".git").exists():  # a checkout (not an installed copy inside some other repository)
+        try:
+            commit = subprocess.run(["git", "-C", str(PACKAGE_ROOT), "rev-parse", "HEAD"], capture_output=True,
+                                    text=True, timeout=10).stdout.strip() or None
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return {"threads": torch.get_num_threads(), "smlib_root": str(PACKAGE_ROOT), "smlib_commit": commit}

@@ -52,7 +52,7 @@ def _recompute_run(path: Path, log) -> dict:
         params = params_from_dict(record["params"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, OSError) as e:
         raise RunFolderError(f"{path} is corrupted ({one_line(e)}); nothing of it was rewritten") from None
-    state, why = run_state(folder, params.hash())
+    state, why = run_state(folder, params.hash(), adopt=check_adoptable)
     if state != "done":
         log(f"{folder}: skipped, not a complete run ({why})")
         return {"run": str(folder), "kind": "run", "skipped": why, "changed": {}}

@@ -16,12 +16,11 @@ Every folder name is one safe path component (safe_component, checked by within)
 path or odd bytes is one ParamsError, so nothing a study writes lands outside its out folder and the checkpoint
 root; a sweep value that is not safe names its folder by its readable tail and a hash (sweep_run_name).
 
-A condition's run folder is done only when its completion record (run.json, written last by the runner)
-lists every file of the run with its SHA-256 and every listed file is there unchanged. A folder without
-the record is not done, whatever else it holds: the runner redoes it. Records written before run.json
-existed are adopted when they are provably complete (metrics.json for these params, embeddings.npz that
-loads, both notebooks executed to the end without an error, and every metric metrics.json records equal to
-what its embeddings.npz gives: smlib.recompute.check_adoptable).
+A run folder is done only when its completion record (run.json, written last by the runner) lists every file
+of the run with its SHA-256 and every listed file is there unchanged; without it the runner redoes the run.
+Records from before run.json are adopted when provably complete (metrics.json for these params, embeddings.npz
+that loads, both notebooks executed to the end without an error, and every metric metrics.json records equal to
+what its embeddings.npz gives: smlib.recompute.check_adoptable, which the runner passes to run_state).
 
 Whatever reads a run's results (the tables, the figures' readers, the comparison) reads only completed runs,
 through iter_complete_runs or complete_run: a run folder without run.json is left out with a one-line warning
@@ -47,6 +46,8 @@ from pathlib import Path
 import numpy as np
 
 from . import atomic
+from .atomic import RunFolderError, sha256  # noqa: F401 - part of this API
+from .params_yaml import ParamsError
 
 COMPLETION = "run.json"
 RUN_NOTEBOOKS = ("02_train.ipynb", "03_evaluate.ipynb")
@@ -90,10 +91,6 @@ def is_sweep_run(name: str) -> bool:
     return "@" in name
 
 
-class RunFolderError(RuntimeError):
-    """A run folder holds something that does not belong to this run (or is unreadable)."""
-
-
 def seed_folder(seed: int) -> str:
     """The folder name of a seed (SEED_FOLDER)."""
     return SEED_FOLDER.format(seed=int(seed))
@@ -112,8 +109,6 @@ def folder_seed(name: str) -> int | None:
 def within(root: Path, *parts) -> Path:
     """root/part/part/...: each part one safe path component (safe_component), so the result never resolves
     outside root; anything else (a '/', '..', an absolute path, odd bytes) is one ParamsError naming it."""
-    from .config import ParamsError
-
     for part in parts:
         if not safe_component(str(part)):
             raise ParamsError(f"{part!r} cannot name a folder under {root}: a folder name is letters, digits and "
@@ -189,14 +184,6 @@ def iter_runs(profile_dir: str | Path, filename: str, sweeps: bool = True):
 
 
 run_files = iter_runs  # the earlier name
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def partial_path(out_path: Path) -> Path:
@@ -322,12 +309,13 @@ def iter_complete_runs(profile_dir: str | Path, filename: str, sweeps: bool = Tr
             yield variant, seed, name, path
 
 
-def run_state(folder: str | Path, params_hash: str) -> tuple[str, str]:
+def run_state(folder: str | Path, params_hash: str, adopt=None) -> tuple[str, str]:
     """('done' | 'absent' | 'incomplete', why) for a condition's run folder and the params it should hold.
 
     Raises RunFolderError (the folder is left alone) when it holds another run's params, a corrupt
     metrics.json or completion record, a file changed since its run was completed, or (without a completion
-    record) a metrics.json that its embeddings.npz does not reproduce (smlib.recompute.check_adoptable).
+    record) a metrics.json that its embeddings.npz does not reproduce: adopt(folder) checks that (the runner and
+    the recompute pass smlib.recompute.check_adoptable); without adopt such a folder is 'incomplete'.
     """
     folder = Path(folder)
     if (folder / COMPLETION).exists():
@@ -352,9 +340,9 @@ def run_state(folder: str | Path, params_hash: str) -> tuple[str, str]:
     problem = legacy_problem(folder)
     if problem:
         return "incomplete", problem
-    from .recompute import check_adoptable  # lazily: recompute imports config, which imports this module
-
-    check_adoptable(folder)  # RunFolderError, before anything is written, if metrics.json is not its embeddings'
+    if adopt is None:
+        return "incomplete", "no completion record, and no check of its embeddings was asked for"
+    adopt(folder)  # RunFolderError, before anything is written, if metrics.json is not its embeddings'
     write_completion(folder, params_hash, adopted=True)  # a complete record from before run.json existed
     return "done", ""
 

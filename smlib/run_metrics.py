@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import DOMAINS
+from .domains import DOMAINS
 from .embeddings import truncate_normalize
 from .invariance import (
     CKA_NULL_PERMUTATIONS,

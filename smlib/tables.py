@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import atomic
+from . import atomic, compat
 from .config import REPO_ROOT, is_sweep_run, ordered_variants, row_order, without_added_keys
 from .metrics import seed_interval
 from .provenance import check_one_precision, provenance_markdown, record_provenance
@@ -397,9 +397,4 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def compare_records(a: str | Path, b: str | Path, seeds=None, variants=None, conditions=None) -> pd.DataFrame:
-    """How far record b (a profile folder, e.g. a reproduction) lands from record a, per headline metric: see
-    smlib.compare.compare_records (and smlib.compare.comparison_markdown for the table a reader reads)."""
-    from .compare import compare_records as compare
-
-    return compare(a, b, seeds, variants, conditions)
+__getattr__ = compat.resolver(__name__)  # names that moved (smlib.compat.MOVED)

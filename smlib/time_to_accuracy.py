@@ -12,20 +12,32 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .config import load_params  # noqa: F401 - bench_params' profile names come from there
+from .config import load_params
 from .data import load_or_build
+from .provenance import cpu_flags, cpu_model
 from .training import train
 
 ROOT = Path(__file__).resolve().parent.parent
 # learning-rate sweeps (at most 3 values each, around the rates measured when the quick profile was sized)
 LR_SWEEP = {"smlib all": (2e-4,), "smlib top2": (3e-4, 6e-4), "smlib top1": (1e-3,), "smlib top0": (1e-3,)}
+SMLIB_SETTINGS = {"smlib all": "all", "smlib top2": 2, "smlib top1": 1, "smlib top0": 0}  # name -> trainable_layers
+
+
+def bench_params(trainable_layers, precision: str, lr: float | None = None, **overrides):
+    """v3_contrastive on the bench's data (quick profile unless overridden), one setting's layers and precision."""
+    base = {"data.variant": "disjoint", "train.trainable_layers": trainable_layers, "train.precision": precision,
+            "train.max_steps": None}
+    if lr is not None:
+        base["train.lr"] = lr
+        if trainable_layers == 0:
+            base["train.head_lr"] = lr  # only the adapter trains: its rate is the one swept
+    profile = overrides.pop("profile", "quick")
+    return load_params("v3_contrastive", profile, overrides={**base, **overrides})
 
 
 def _try(name: str, layers, lr: float, target: float, cap_seconds: float, eval_every: int, warmup_fraction: float,
          cache_root: Path, data_root: Path, overrides: dict) -> dict:
     """One (setting, lr) try: train until validation top-1 reaches target or cap_seconds of steps pass."""
-    from .bench import bench_params, cpu_flags, cpu_model
-
     p = bench_params(layers, "auto", lr, **{**overrides, "train.eval_every": eval_every,
                                             "train.warmup_fraction": warmup_fraction})
     dataset, _ = load_or_build(p, data_root)
@@ -85,8 +97,6 @@ def time_to_accuracy(step_table: dict, target: float = 0.8, cap_seconds: float =
     and a cap that would not have changed it: _applies) is read instead of rerun; run_missing False only reads (a
     setting with no stored try is left out).
     """
-    from .bench import SMLIB_SETTINGS
-
     lr_sweep = lr_sweep or LR_SWEEP
     conditions = {"target": target, "cap_seconds": cap_seconds, "eval_every": eval_every,
                   "warmup_fraction": warmup_fraction, "overrides": {k: v for k, v in sorted(overrides.items())}}

@@ -15,8 +15,8 @@ import torch
 from tqdm import tqdm
 
 from . import atomic
-from .config import DOMAINS
 from .data import Dataset
+from .domains import DOMAINS
 from .limits import BATCH_ITEMS
 from .losses import CombinedLoss, StepEmbeddings, build_loss
 from .metrics import cosine_similarities, mean_both_ways, top1_both_ways
@@ -84,7 +84,7 @@ class TrainResult:
         with atomic.replacing(out / "history.csv") as tmp:
             h.to_csv(tmp, index=False)
         if figure is not None:
-            from .plots import save
+            from .plots.base import save
 
             save(figure, out / "training_curves.png")
         atomic.write_text(out / "train.json", json.dumps(self.summary(), indent=2))

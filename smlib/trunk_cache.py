@@ -25,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from .atomic import alive
-from .config import DOMAINS
+from .domains import DOMAINS
 from .models.packed import span_rows
 
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "cache" / "trunk"

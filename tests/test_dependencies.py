@@ -92,11 +92,11 @@ def test_smlib_study_is_a_console_script():
 
 def test_an_smlib_installed_away_from_its_project_says_so(monkeypatch, tmp_path, capsys):
     """`pip install .` puts smlib in site-packages; run from outside a clone, the params folder is named, once."""
-    from smlib import config
+    from smlib import config, project
     from smlib.study import cli
 
     monkeypatch.delenv(config.PARAMS_ENV, raising=False)
-    monkeypatch.setattr(config, "PARAMS_DIR", tmp_path / "site-packages" / "params")
+    monkeypatch.setattr(project, "PARAMS_DIR", tmp_path / "site-packages" / "params")
     with pytest.raises(config.ParamsError, match="installed outside its project folder"):
         config.conditions()
     assert cli.main(["--profile", "smoke", "--out", str(tmp_path / "out")]) == 2

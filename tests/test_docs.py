@@ -175,27 +175,6 @@ def test_the_committed_reading_output_is_what_the_script_prints_now():
     assert (ROOT / "benchmarks" / "reading_quick.txt").read_text() == reading.reading(RECORD) + "\n"
 
 
-def test_the_code_map_lists_exactly_the_modules_on_disk():
-    section = README.read_text().split("## Code map", 1)[1].split("\n## ", 1)[0]
-    listed = set()
-    for entry in re.split(r"\n- ", section):
-        paths = re.findall(r"`(smlib/[\w/]*?(?:\.py|/))`", entry.split(":", 1)[0])
-        for path in paths:
-            if path.endswith(".py"):
-                listed.add(path)
-                continue
-            package = path  # a package line: every backticked name after the colon is one of its modules
-            for token in re.findall(r"`([\w/]+)`", entry.split(":", 1)[1]):
-                if token.endswith("/"):
-                    package = path + token
-                else:
-                    listed.add(f"{package}{token}.py")
-    on_disk = {str(p.relative_to(ROOT)) for p in (ROOT / "smlib").rglob("*.py")
-               if p.name not in ("__init__.py", "__main__.py")}
-    assert listed - on_disk == set(), "listed but not on disk"
-    assert on_disk - listed == set(), "on disk but not in the code map"
-
-
 def test_the_intended_use_every_card_carries_lives_in_its_page_and_the_front_page_links_it():
     assert INTENDED_USE in (ROOT / "docs" / "intended_use.md").read_text()
     section = README.read_text().split("## Intended use and limits", 1)[1].split("\n## ", 1)[0]

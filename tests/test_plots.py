@@ -248,13 +248,13 @@ def test_load_run_embeddings(embs, tmp_path):
         np.savez(seed_dir / cond / "embeddings.npz", **{k: emb[k] for k in EMBEDDING_KEYS})
         _completed(seed_dir / cond)
     (seed_dir / "single_dating").mkdir()  # a run without embeddings is skipped
-    loaded = evaluation.load_run_embeddings(tmp_path / "smoke", "verbatim", 42)
+    loaded = analysis.load_run_embeddings(tmp_path / "smoke", "verbatim", 42)
     assert list(loaded) == ["v3_contrastive", "adversarial", "v3_no_prefix"]
     for cond, emb in loaded.items():
         assert set(emb) == set(EMBEDDING_KEYS)
         np.testing.assert_array_equal(emb["dating"], embs[cond]["dating"])
     with pytest.raises(FileNotFoundError):
-        evaluation.load_run_embeddings(tmp_path / "smoke", "disjoint", 42)
+        analysis.load_run_embeddings(tmp_path / "smoke", "disjoint", 42)
 
 
 @pytest.mark.parametrize("d", [1, 2, PREFIX, 20, WIDTH - 1, WIDTH])

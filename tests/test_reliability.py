@@ -15,6 +15,7 @@ from conftest import executed_notebook, fast_params, write_fake_run
 
 from smlib import evaluation, study, tables, training
 from smlib.config import REFERENCE_ROWS, ParamsError, load_params
+from smlib.recompute import check_adoptable
 from smlib.record import COMPLETION, RunFolderError, StudyLock, run_state, write_completion
 from smlib.study import main, study_params
 
@@ -59,6 +60,11 @@ BAD_ARGV = [
 ]
 if not torch.cuda.is_available():
     BAD_ARGV.append(["--set", "train.device=cuda"])
+
+
+def state_of(folder, params):
+    """run_state as the runner calls it: a run from before completion records is adopted if its embeddings agree."""
+    return run_state(folder, params.hash(), adopt=check_adoptable)
 
 
 def test_at_least_fifty_kinds_of_bad_input_are_listed():
@@ -128,18 +134,18 @@ def test_every_documented_range_is_checked():
 def test_a_run_is_done_only_with_its_completion_record_and_every_file_intact(tmp_path):
     params = study_params("v3_mse", "smoke", "verbatim", 42)
     folder = tmp_path / "run"
-    assert run_state(folder, params.hash())[0] == "absent"
+    assert state_of(folder, params)[0] == "absent"
     write_fake_run(folder, params, complete=False)
     executed_notebook(folder / "03_evaluate.ipynb", cells=2, pending=3)  # killed during 03, after metrics.json
-    state, why = run_state(folder, params.hash())
+    state, why = state_of(folder, params)
     assert state == "incomplete" and "never ran" in why
     executed_notebook(folder / "03_evaluate.ipynb", cells=2, error=True)
-    assert run_state(folder, params.hash()) == ("incomplete", "03_evaluate.ipynb shows an error in code cell 2")
+    assert state_of(folder, params) == ("incomplete", "03_evaluate.ipynb shows an error in code cell 2")
     executed_notebook(folder / "03_evaluate.ipynb")
     write_completion(folder, params.hash())
-    assert run_state(folder, params.hash())[0] == "done"
+    assert state_of(folder, params)[0] == "done"
     (folder / "embeddings.npz").unlink()  # deleted after the fact: redone, not skipped
-    assert run_state(folder, params.hash()) == ("incomplete", "embeddings.npz missing since the run was completed")
+    assert state_of(folder, params) == ("incomplete", "embeddings.npz missing since the run was completed")
 
 
 def test_a_completed_run_changed_afterwards_is_reported_and_left_alone(tmp_path):
@@ -148,26 +154,26 @@ def test_a_completed_run_changed_afterwards_is_reported_and_left_alone(tmp_path)
     text = (tmp_path / "metrics.json").read_text()
     (tmp_path / "metrics.json").write_text(text[: len(text) // 2])  # truncated
     with pytest.raises(RunFolderError, match="corrupted"):
-        run_state(tmp_path, params.hash())
+        state_of(tmp_path, params)
     assert (tmp_path / "metrics.json").read_text() == text[: len(text) // 2]
     (tmp_path / "metrics.json").write_text(text)
     executed_notebook(tmp_path / "02_train.ipynb", cells=3)
     with pytest.raises(RunFolderError, match="02_train.ipynb changed"):
-        run_state(tmp_path, params.hash())
+        state_of(tmp_path, params)
     (tmp_path / COMPLETION).write_text("{")
     with pytest.raises(RunFolderError, match="run.json is corrupted"):
-        run_state(tmp_path, params.hash())
+        state_of(tmp_path, params)
 
 
 def test_a_complete_record_from_before_completion_records_is_adopted(tmp_path):
     params = study_params("v3_mse", "smoke", "verbatim", 42)
     write_fake_run(tmp_path, params, complete=False)
-    assert run_state(tmp_path, params.hash())[0] == "done"
+    assert state_of(tmp_path, params)[0] == "done"
     record = json.loads((tmp_path / COMPLETION).read_text())
     assert record["adopted"] and set(record["files"]) >= {"metrics.json", "embeddings.npz", "02_train.ipynb"}
     (tmp_path / "embeddings.npz").write_bytes(b"PK\x03\x04 truncated")
     (tmp_path / COMPLETION).unlink()
-    assert run_state(tmp_path, params.hash()) == ("incomplete", "embeddings.npz does not load (BadZipFile)")
+    assert state_of(tmp_path, params) == ("incomplete", "embeddings.npz does not load (BadZipFile)")
 
 
 def test_the_runner_redoes_an_incomplete_run_and_skips_a_complete_one(tmp_path, monkeypatch):
@@ -195,7 +201,7 @@ def test_the_runner_redoes_an_incomplete_run_and_skips_a_complete_one(tmp_path, 
                     data_root=tmp_path / "data", checkpoint_root=tmp_path / "ckpt")
     assert runs == ["v3_mse"]
     assert (broken / COMPLETION).exists()
-    assert run_state(broken, study_params("v3_mse", "smoke", "verbatim", 42).hash())[0] == "done"
+    assert run_state(broken, study_params("v3_mse", "smoke", "verbatim", 42).hash(), adopt=check_adoptable)[0] == "done"
 
 
 # --- one dataset per table ----------------------------------------------------------------------------------

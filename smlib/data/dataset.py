@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__, atomic
-from ..config import DOMAINS, Params, params_hash, without_added_keys
+from ..domains import DOMAINS
+from ..params_schema import Params, params_hash, without_added_keys
 from .mining import DOMAIN_FLIP_TYPES, generate_hard_negative, mine_cross_domain_pairs, mine_triplets
 from .people import generate_people
 from .schema import PersonSchema

@@ -14,7 +14,8 @@ import random
 import string
 from dataclasses import dataclass
 
-from ..config import DOMAINS
+from .. import compat
+from ..domains import DOMAINS
 from .schema import BIG_FIVE, PersonSchema
 from .wording.dev import DEV_TEMPLATES, DEV_VOCAB
 from .wording.disjoint import DISJOINT_CAREER_GOALS, DISJOINT_EXPERIENCE_BANDS, DISJOINT_TEMPLATES, DISJOINT_VOCAB
@@ -199,12 +200,17 @@ register_variant(WordingVariant("heldout", SHARED_TRAITS, vocab=DISJOINT_VOCAB,
                                 dev_vocab=DEV_VOCAB, dev_templates=DEV_TEMPLATES, dev_stream="dev"))
 
 
-def __getattr__(name: str):
-    if name == "VARIANTS":  # the registered variants, as the earlier constant
-        return variant_names()
-    if name == "REVEALED_ATTRIBUTES":
-        return {n: v.revealed for n, v in _VARIANTS.items()}
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def default_variant_names() -> tuple[str, ...]:
+    """The registered variants a study runs unless told otherwise."""
+    return variant_names(default_only=True)
+
+
+def revealed_attributes() -> dict[str, tuple[str, ...]]:
+    """Each registered variant's name -> the attributes both of a person's texts reveal."""
+    return {n: v.revealed for n, v in _VARIANTS.items()}
+
+
+__getattr__ = compat.resolver(__name__)  # names that moved (smlib.compat.MOVED)
 
 
 def revealed_signature(person: PersonSchema, variant: str) -> tuple:

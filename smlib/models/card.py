@@ -11,7 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from ..config import params_from_dict, params_root
+from ..params_schema import params_from_dict
+from ..project import params_root
 from .export import TASK, unsupported_reason
 
 CARD = "README.md"

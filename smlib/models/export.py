@@ -30,10 +30,9 @@ import torch
 import transformers
 from safetensors.torch import save_file
 
-from .checkpoint import RETRAIN, CheckpointError, check_safetensors, read_json, record_checksums, verify_checksums
+from .checksums import RETRAIN, TASK, CheckpointError, check_safetensors, read_json, record_checksums, verify_checksums
 
 ENCODER = "encoder"  # the save_pretrained folder inside a checkpoint: the Transformer module's path
-TASK = "task"  # projection_heads: the task embedding's folder inside the checkpoint
 FORMAT_VERSION = "3.0.0"  # the oldest sentence-transformers that reads every file written here (Dense safetensors)
 WRITTEN = ("modules.json", "config_sentence_transformers.json", "1_Pooling", "2_Dense", TASK,
            f"{ENCODER}/sentence_bert_config.json")  # what write_sentence_transformers owns in a checkpoint

@@ -7,6 +7,7 @@ shows one when it is a cell's last expression or passed to `display`; `save` wri
 - data.py: a dataset's figures (01); runs.py: one run's (02, 03) and the dimension explorer; record.py: the
   whole record's (04)
 """
+from .. import compat
 from .base import (  # noqa: F401 - _window: the tests check the smoothing window
     CONDITION_COLORS,
     DOMAIN_COLORS,
@@ -17,11 +18,21 @@ from .base import (  # noqa: F401 - _window: the tests check the smoothing windo
     save,
     show_table,
     style,
-    without_sweeps,
 )
 from .data import attribute_distributions, template_usage, token_lengths
-from .record import cka_vs_dim, domain_invariance, gallery_curves, learning_curves, paired_differences, sweep_curve, top1_with_ci
+from .record import (
+    cka_vs_dim,
+    domain_invariance,
+    gallery_curves,
+    learning_curves,
+    paired_differences,
+    sweep_curve,
+    top1_with_ci,
+    without_sweeps,
+)
 from .runs import dimension_explorer, prefix_projection, rank_histograms, slider_plot, training_curves
+
+__getattr__ = compat.resolver(__name__)  # names that moved (smlib.compat.MOVED)
 
 __all__ = ["CONDITION_COLORS", "DOMAIN_COLORS", "REFERENCE_COLORS", "FigureFolder", "attribute_distributions", "cka_vs_dim",
            "dimension_explorer", "domain_invariance", "figure_png", "gallery_curves", "learning_curves", "paired_differences",

@@ -8,7 +8,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .. import atomic
-from ..config import is_sweep_run
 
 DOMAIN_COLORS = {"dating": "tab:red", "hiring": "tab:blue"}
 
@@ -97,8 +96,3 @@ def _window(n: int) -> int:
 def _rolling(values: pd.Series) -> pd.Series:
     """A centred rolling mean over _window(len(values)) points."""
     return values.rolling(_window(len(values)), min_periods=1, center=True).mean()
-
-
-def without_sweeps(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows of conditions and reference matchers, not of sweep points (those have sweep_curve)."""
-    return frame[~frame["condition"].map(is_sweep_run).astype(bool)]

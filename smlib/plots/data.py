@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..config import DOMAINS
 from ..data.schema import BIG_FIVE
 from ..data.texts import HIGH_SCORE, LOW_SCORE, TEMPLATE_NAMES, template_name
+from ..domains import DOMAINS
 from .base import DOMAIN_COLORS, _figure
 
 

@@ -7,9 +7,10 @@ from matplotlib.figure import Figure
 
 from ..config import PROPOSED, REFERENCE_ROWS, ordered_variants, row_order, sweep_prefix
 from ..metrics import seed_interval
+from ..record import is_sweep_run
 from ..run_metrics import metric_label
 from ..tables import summarize
-from .base import _figure, style, without_sweeps
+from .base import _figure, style
 
 
 def top1_with_ci(frame: pd.DataFrame, metric: str = "prefix_top1") -> Figure:
@@ -265,3 +266,7 @@ def domain_invariance(frame: pd.DataFrame, prefix_dim: int = 64) -> Figure | Non
     panels[-1][0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
+
+def without_sweeps(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of conditions and reference matchers, not of sweep points (those have sweep_curve)."""
+    return frame[~frame["condition"].map(is_sweep_run).astype(bool)]

@@ -6,7 +6,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ..config import DOMAINS
+from ..domains import DOMAINS
 from ..embeddings import truncate_normalize
 from ..evaluation import embedding_pair, slider_frame
 from ..losses import loss_part_names

@@ -9,6 +9,7 @@
 The names below also keep the imports of the committed executed notebooks working (`from smlib.study import
 study_params`).
 """
+from .. import compat
 from ..config import ParamsError, dataset_params, study_params
 from ..record import RunFolderError, checkpoint_dir, dataset_dir, run_dir, within
 from .cli import main, parse_overrides, parse_seeds, use_params_dir
@@ -42,6 +43,8 @@ from .run import (
                    run_study,
                    study_tasks,
 )
+
+__getattr__ = compat.resolver(__name__)  # names that moved (smlib.compat.MOVED)
 
 __all__ = [
     "DEFAULT_CELL_TIMEOUT", "EXECUTORS", "FOLDER_KEYS", "KERNEL", "NOTEBOOKS", "ROOT", "SWEEPABLE", "DaskExecutor",

@@ -13,6 +13,7 @@ import pandas as pd
 from ..atomic import RecordWriteError, remove_stale_temps
 from ..config import REFERENCE_ROWS, ParamsError, without_added_keys
 from ..config import variants as registered_variants
+from ..recompute import check_adoptable
 from ..record import (
     RUN_NOTEBOOKS,
     RunFolderError,
@@ -279,7 +280,7 @@ def run_condition(plan: StudyPlan, job: Job, i: int) -> Problem:
     PROGRESS.current = f"{plan.profile}/{what}"
     try:
         phash = job.params(plan.profile).hash()
-        state, why = run_state(rdir, phash)
+        state, why = run_state(rdir, phash, adopt=check_adoptable)
     except (RunFolderError, ParamsError) as e:  # refused before any notebook ran: no notebook shows it
         _log(f"{label}: FAILED: {e}")
         return what, str(e)
