@@ -36,6 +36,7 @@ from smlib.bench import cpu_flags, cpu_model  # noqa: E402
 from smlib.config import load_params  # noqa: E402
 from smlib.data import load_or_build  # noqa: E402
 from smlib.training import train  # noqa: E402
+from smlib.trunk_cache import cached_embedder  # noqa: E402
 
 BASE = {"data.variant": "heldout", "data.dev_fraction": 0.15, "train.keep": "best_dev", "train.eval_every": 25,
         "train.epochs": 100}
@@ -84,7 +85,7 @@ def run_setting(name: str, overrides: dict, seed: int, store: Path, base: dict =
               flush=True)
     dataset, _ = load_or_build(params, ROOT / "data")
     t0 = time.perf_counter()
-    result = train(params, dataset, progress=True, cache_root=ROOT / "cache")
+    result = train(params, dataset, progress=True, embedder=cached_embedder(ROOT / "cache"))
     sel = result.selection
     kept = next(c for c in sel["checks"] if c["step"] == sel["kept_step"])
     row = {"setting": name, "overrides": overrides, "seed": seed, "params_hash": params.hash(),

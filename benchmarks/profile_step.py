@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from smlib.bench import ROOT, bench_params, cpu_flags, cpu_model, step_batches  # noqa: E402
 from smlib.data import load_or_build  # noqa: E402
 from smlib.training import setup_training, train_step  # noqa: E402
+from smlib.trunk_cache import cached_embedder  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -37,9 +38,9 @@ def main(argv=None) -> int:
     layers = args.layers if args.layers == "all" else int(args.layers)
     params = bench_params(layers, args.precision)
     dataset, _ = load_or_build(params, ROOT / "data")
-    run = setup_training(params, dataset, cache_root=ROOT / "cache" / "trunk", progress=False)
+    run = setup_training(params, dataset, progress=False, embedder=cached_embedder(ROOT / "cache" / "trunk"))
     run.model.train()
-    run.model.packed = not args.padded
+    run.embedder.packed = not args.padded
     batches = step_batches(params, dataset, args.warmup + args.steps)
     for batch in batches[: args.warmup]:
         train_step(run, batch, params.train.grad_clip)

@@ -21,6 +21,7 @@ from smlib.bench import SmlibSetting, cpu_flags, cpu_model, step_batches  # noqa
 from smlib.config import load_params  # noqa: E402
 from smlib.data import load_or_build  # noqa: E402
 from smlib.training import train  # noqa: E402
+from smlib.trunk_cache import cached_embedder  # noqa: E402
 
 
 def main() -> int:
@@ -32,7 +33,7 @@ def main() -> int:
                                                                "train.eval_every": None})
     dataset, _ = load_or_build(params, "data")
     t0 = time.perf_counter()
-    result = train(params, dataset, progress=False, cache_root="cache")
+    result = train(params, dataset, progress=False, embedder=cached_embedder("cache"))
     s = result.history["seconds"].tolist()
     print(f"machine: {cpu_model()}; flags {cpu_flags()}; precision {result.model.precision}")
     print(f"train(): {len(s)} steps in {time.perf_counter() - t0:.1f} s (cache {result.cache_seconds:.1f} s)")

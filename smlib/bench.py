@@ -34,6 +34,7 @@ from .time_to_accuracy import (  # noqa: F401 - table 2 and the settings both ta
     time_to_accuracy,
 )
 from .training import Batch, iter_batches, seed_everything, setup_training, train_step
+from .trunk_cache import cached_embedder
 
 ROOT = Path(__file__).resolve().parent.parent
 # the step as it was before a speed change, measured beside it in the same run (name -> layers, what is undone)
@@ -44,11 +45,11 @@ BEFORE = {"smlib top1 (padded)": (1, "the step before packed tokens: transformer
 
 
 def undo(setting, name: str) -> None:
-    """Put back, on one setting's model, the step a BEFORE row names."""
+    """Put back, on one setting's embedder or optimizer, the step a BEFORE row names."""
     if name == "smlib top1 (padded)":
-        setting.model.packed = False
+        setting.run.embedder.packed = False
     elif name == "smlib top1 (torch dropout)":
-        setting.model.fast_dropout = False
+        setting.run.embedder.fast_dropout = False
     elif name == "smlib top1 (AdamW loop)":
         groups = [{k: v for k, v in g.items() if k not in ("fused", "foreach")} for g in setting.run.optimizer.param_groups]
         setting.run.optimizer = torch.optim.AdamW(groups, foreach=False)
@@ -70,7 +71,7 @@ class SmlibSetting:
 
     def __init__(self, name: str, params, dataset, cache_root: Path, original: bool = False):
         self.name, self.params, self.dataset, self.original = name, params, dataset, original
-        self.run = setup_training(params, dataset, cache_root=cache_root, progress=False)
+        self.run = setup_training(params, dataset, progress=False, embedder=cached_embedder(cache_root))
         self.model = self.run.model
         self.model.train()
         self.cache_seconds = self.run.cache_seconds

@@ -16,6 +16,7 @@ from .config import load_params
 from .data import load_or_build
 from .provenance import cpu_flags, cpu_model
 from .training import train
+from .trunk_cache import cached_embedder
 
 ROOT = Path(__file__).resolve().parent.parent
 # learning-rate sweeps (at most 3 values each, around the rates measured when the quick profile was sized)
@@ -41,7 +42,8 @@ def _try(name: str, layers, lr: float, target: float, cap_seconds: float, eval_e
     p = bench_params(layers, "auto", lr, **{**overrides, "train.eval_every": eval_every,
                                             "train.warmup_fraction": warmup_fraction})
     dataset, _ = load_or_build(p, data_root)
-    r = train(p, dataset, progress=True, cache_root=cache_root, target_top1=target, max_seconds=cap_seconds)
+    r = train(p, dataset, progress=True, embedder=cached_embedder(cache_root), target_top1=target,
+              max_seconds=cap_seconds)
     h = r.history
     checked = h[h["val_top1"].notna()]
     hit = checked[checked["val_top1"] >= target]

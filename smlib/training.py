@@ -23,7 +23,6 @@ from .metrics import cosine_similarities, mean_both_ways, top1_both_ways
 from .models import SharedEmbeddingModel, build_model, save_checkpoint
 from .provenance import run_provenance
 from .selection import KeepBest, dev_refs
-from .trunk_cache import TrunkCache, load_or_build_cache
 
 
 @dataclass
@@ -34,7 +33,7 @@ class TrainResult:
     loss: CombinedLoss
     history: pd.DataFrame  # one row per step: every loss component, lr, seconds, texts/s, validation top-1
     seconds: float  # wall time of the whole call (cache load, steps, validation checks)
-    cache_seconds: float = 0.0  # reading or building the trunk cache
+    cache_seconds: float = 0.0  # setting up the embedder: reading or building the trunk cache
     stopped_early: bool = False  # target_top1 reached or max_seconds spent before the planned steps
     selection: dict | None = None  # the dev slice's rule, the kept step and every check (smlib.selection)
 
@@ -261,20 +260,27 @@ def param_groups(model: SharedEmbeddingModel, loss_fn: CombinedLoss, tp) -> list
 
 
 class Embedder:
-    """Pooled embeddings of (domain, text id) references, through the trunk cache when there is one."""
+    """Pooled embeddings of (domain, text id) references through the model's own forward (model.embed): the loop's
+    one seam for speed (smlib.trunk_cache.cached_embedder builds a faster one; see train)."""
 
-    def __init__(self, model: SharedEmbeddingModel, dataset: Dataset, cache: TrunkCache | None):
-        self.model, self.dataset, self.cache = model, dataset, cache
+    def __init__(self, model: SharedEmbeddingModel, dataset: Dataset):
+        self.model, self.dataset = model, dataset
+
+    def pooled(self, distinct: list[tuple[str, int]]) -> torch.Tensor:
+        """(U, H) for U distinct references."""
+        return self.model.embed([self.dataset.text(d, i) for d, i in distinct])
 
     def __call__(self, refs: list[tuple[str, int]]) -> torch.Tensor:
         """(N, H) for N references; each distinct text is encoded once."""
         distinct = list(dict.fromkeys(refs))
-        if self.cache is not None:
-            pooled = self.model.embed_packed(*self.cache.gather(distinct))  # (U, H)
-        else:
-            pooled = self.model.embed([self.dataset.text(d, i) for d, i in distinct])  # (U, H)
+        pooled = self.pooled(distinct)  # (U, H)
         where = {ref: k for k, ref in enumerate(distinct)}
         return pooled[torch.tensor([where[r] for r in refs], device=pooled.device)]  # (N, H)
+
+
+def plain_embedder(model: SharedEmbeddingModel, dataset: Dataset, progress: bool = True) -> Embedder:
+    """The default embedder factory: the model's own forward, nothing cached."""
+    return Embedder(model, dataset)
 
 
 @torch.no_grad()
@@ -325,19 +331,19 @@ def adamw(groups: list[dict], weight_decay: float, device: torch.device) -> torc
     return torch.optim.AdamW(groups, weight_decay=weight_decay)
 
 
-def setup_training(params, dataset: Dataset, model: SharedEmbeddingModel | None = None,
-                   cache_root: str | Path | None = None, progress: bool = True) -> TrainingRun:
-    """Seed, build (or take) the model, its loss, the trunk cache where layers are frozen, and AdamW per param group."""
+def setup_training(params, dataset: Dataset, model: SharedEmbeddingModel | None = None, progress: bool = True,
+                   embedder=plain_embedder) -> TrainingRun:
+    """Seed, build (or take) the model, its loss, its embedder (embedder(model, dataset, progress): the plain
+    forward by default; smlib.trunk_cache.cached_embedder() for the fast path) and AdamW per param group."""
     seed_everything(params.seed)
     model = model or build_model(params)
     loss_fn = build_loss(params).to(model.device)
     t0 = time.perf_counter()
-    cache = load_or_build_cache(model, dataset, cache_root, progress) if model.cached_trunk else None
+    embed = embedder(model, dataset, progress)
     cache_seconds = time.perf_counter() - t0
     groups = param_groups(model, loss_fn, params.train)
     optimizer = adamw(groups, params.train.weight_decay, model.device)
-    return TrainingRun(model, loss_fn, Embedder(model, dataset, cache), optimizer,
-                       [p for g in groups for p in g["params"]], cache_seconds)
+    return TrainingRun(model, loss_fn, embed, optimizer, [p for g in groups for p in g["params"]], cache_seconds)
 
 
 def train_step(run: TrainingRun, batch: Batch, grad_clip: float,
@@ -367,18 +373,18 @@ class TrainingDiverged(RuntimeError):
 
 
 def train(params, dataset: Dataset, model: SharedEmbeddingModel | None = None, progress: bool = True,
-          checkpoint_dir: str | Path | None = None, cache_root: str | Path | None = None,
+          checkpoint_dir: str | Path | None = None, embedder=plain_embedder,
           target_top1: float | None = None, max_seconds: float | None = None) -> TrainResult:
     """Train one condition on a dataset; optionally save a checkpoint at the end.
 
-    With train.trainable_layers other than 'all', the frozen trunk's states come from a cache under
-    cache_root (built on first use). target_top1 / max_seconds stop early (the benchmark uses them):
-    at the first validation check whose mean top-1 reaches target_top1, or once the training steps
-    have taken max_seconds.
+    embedder(model, dataset, progress) -> Embedder: the model's own forward by default; with trainable_layers other
+    than 'all', smlib.trunk_cache.cached_embedder(root) runs the frozen layers once per text (cached under root) and
+    the top blocks on packed tokens, as the study and the bench do. target_top1 / max_seconds stop early (the
+    benchmark): at the first check whose mean top-1 reaches target_top1, or after max_seconds of steps.
     """
     t_start = time.perf_counter()
     tp = params.train
-    run = setup_training(params, dataset, model, cache_root, progress)
+    run = setup_training(params, dataset, model, progress, embedder)
     model, loss_fn, embedder, optimizer = run.model, run.loss_fn, run.embedder, run.optimizer
     domains = step_domains(params, dataset)
     per_epoch, total = _per_epoch(params, dataset), len(domains)

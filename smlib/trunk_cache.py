@@ -26,7 +26,8 @@ from tqdm import tqdm
 
 from .atomic import alive
 from .domains import DOMAINS
-from .models.packed import span_rows
+from .models.packed import PACK_TEXTS, embed_packed, embed_states, span_rows
+from .training import Embedder
 
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "cache" / "trunk"
 CACHE_ENV = "SMLIB_CACHE_DIR"  # another cache root (its trunk/ folder is used), e.g. a cold one for --reproduce
@@ -211,3 +212,35 @@ def load_or_build_cache(model, dataset, root: str | Path | None = None, progress
         cache = build_cache(model, dataset, progress=progress)
         write_cache(cache, path)
     return cache
+
+
+class CachedEmbedder(Embedder):
+    """The fast path's embedder: a step's texts from their cached trunk states, the trainable top blocks on packed
+    tokens (smlib.models.packed). packed False runs transformers' own blocks over padded chunks instead, and
+    fast_dropout False draws torch's dropout masks: the bench measures the step without each change that way."""
+
+    packed = True
+    fast_dropout = True
+    pack_texts = PACK_TEXTS
+
+    def __init__(self, model, dataset, cache: TrunkCache):
+        super().__init__(model, dataset)
+        self.cache = cache
+
+    def pooled(self, distinct: list[tuple[str, int]]) -> torch.Tensor:
+        tokens, lengths = self.cache.gather(distinct)
+        if self.packed:
+            return embed_packed(self.model, tokens, lengths, self.fast_dropout, self.pack_texts)  # (U, H)
+        return embed_states(self.model, list(torch.split(tokens, torch.as_tensor(lengths).tolist())))  # (U, H)
+
+
+def cached_embedder(root: str | Path | None = None):
+    """The fast path's embedder factory for smlib.training.train / setup_training: for a model whose lower layers
+    are frozen (train.trainable_layers other than 'all'), its trunk cache under root (default_root(); built on
+    first use) read by a CachedEmbedder; for any other model, the plain forward."""
+    def make(model, dataset, progress: bool = True) -> Embedder:
+        if not model.cached_trunk:
+            return Embedder(model, dataset)
+        return CachedEmbedder(model, dataset, load_or_build_cache(model, dataset, root, progress))
+
+    return make

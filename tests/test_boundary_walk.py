@@ -23,6 +23,7 @@ from smlib.models import build_model
 from smlib.references import reference_rows
 from smlib.study.plan import plan_study
 from smlib.training import train
+from smlib.trunk_cache import cached_embedder
 
 WALK_BASE = {"model.max_length": 16, "train.batch_size": 2, "train.max_steps": 1, "train.precision": "fp32",
              "data.n_triplets": 24, "data.n_val_triplets": 12, "data.n_cross_pairs": 24, "eval.bootstrap_resamples": 10}
@@ -177,7 +178,7 @@ def _run_in_process(params: Params, key: str, cache: dict, tmp_path) -> None:
     if ds_id not in cache["datasets"]:
         cache["datasets"] = {ds_id: build_dataset(params)}  # one kept: the walk moves on to another dataset
     dataset = cache["datasets"][ds_id]
-    result = train(params, dataset, progress=False, cache_root=tmp_path / "cache")
+    result = train(params, dataset, progress=False, embedder=cached_embedder(tmp_path / "cache"))
     assert len(result.history) >= 1
     if key.startswith(TRAIN_ONLY) and key not in EVALUATED:
         return

@@ -6,7 +6,7 @@ import torch
 from conftest import fast_params
 
 from smlib.models import build_model
-from smlib.models.packed import Packing, dropout, packable
+from smlib.models.packed import Packing, dropout, embed_packed, embed_states, packable
 from smlib.models.shared import encoder_layers
 from smlib.trunk_cache import TrunkCache
 
@@ -34,28 +34,28 @@ def test_packed_blocks_give_the_padded_embeddings_and_gradients(layers):
     model.eval()  # no dropout: both paths are deterministic
     states = _states(model)
     lengths = torch.tensor([len(s) for s in states])
-    padded = model.embed_states(states)
-    packed = model.embed_packed(torch.cat(states), lengths)
+    padded = embed_states(model, states)
+    packed = embed_packed(model, torch.cat(states), lengths)
     assert packed.shape == padded.shape == (len(TEXTS), model.embedding_dim)
     assert torch.allclose(packed, padded, atol=1e-5)
     assert torch.allclose(packed, model.embed(TEXTS), atol=1e-5)  # and the full encoder's, from token ids
-    params, g_padded = _grads(model, model.embed_states(states))
-    _, g_packed = _grads(model, model.embed_packed(torch.cat(states), lengths))
+    params, g_padded = _grads(model, embed_states(model, states))
+    _, g_packed = _grads(model, embed_packed(model, torch.cat(states), lengths))
     for p, a, b in zip(params, g_padded, g_packed, strict=True):
         # (the key bias's gradient is zero in exact arithmetic: softmax ignores a constant per query)
         assert torch.allclose(a, b, atol=1e-5 * max(1.0, float(a.abs().max()))), p.shape
 
 
-def test_groups_of_texts_and_input_order_are_kept(monkeypatch):
+def test_groups_of_texts_and_input_order_are_kept():
     model = _model(1)
     model.eval()
     states = _states(model)
     lengths = torch.tensor([len(s) for s in states])
-    whole = model.embed_packed(torch.cat(states), lengths)
-    monkeypatch.setattr(type(model), "PACK_TEXTS", 2)  # three length-sorted groups
-    assert torch.allclose(model.embed_packed(torch.cat(states), lengths), whole, atol=1e-6)
+    whole = embed_packed(model, torch.cat(states), lengths)
+    grouped = embed_packed(model, torch.cat(states), lengths, pack_texts=2)  # three length-sorted groups
+    assert torch.allclose(grouped, whole, atol=1e-6)
     order = [3, 0, 5, 1, 4, 2]
-    shuffled = model.embed_packed(torch.cat([states[i] for i in order]), lengths[order])
+    shuffled = embed_packed(model, torch.cat([states[i] for i in order]), lengths[order])
     assert torch.allclose(shuffled, whole[order], atol=1e-6)
 
 
@@ -64,11 +64,11 @@ def test_training_mode_applies_dropout_and_bf16_stays_close():
     states = _states(model)
     flat, lengths = torch.cat(states), torch.tensor([len(s) for s in states])
     model.train()
-    assert not torch.allclose(model.embed_packed(flat, lengths), model.embed_packed(flat, lengths))
+    assert not torch.allclose(embed_packed(model, flat, lengths), embed_packed(model, flat, lengths))
     model.eval()
-    fp32 = model.embed_packed(flat, lengths)
+    fp32 = embed_packed(model, flat, lengths)
     model.precision = "bf16"
-    bf16 = model.embed_packed(flat, lengths)
+    bf16 = embed_packed(model, flat, lengths)
     assert bf16.dtype == torch.float32 and torch.allclose(bf16, fp32, atol=0.05, rtol=0.05)
 
 
@@ -118,10 +118,10 @@ def test_the_training_attention_is_the_same_math(monkeypatch):
     states = _states(model)
     flat, lengths = torch.cat(states), torch.tensor([len(s) for s in states])
     model.eval()
-    want = model.embed_packed(flat, lengths)
+    want = embed_packed(model, flat, lengths)
     monkeypatch.setattr(packed, "dropout", lambda x, p, training: x)
     model.train()
-    assert torch.allclose(model.embed_packed(flat, lengths), want, atol=1e-5)
+    assert torch.allclose(embed_packed(model, flat, lengths), want, atol=1e-5)
 
 
 @pytest.mark.parametrize("condition", ["v3_contrastive", "projection_heads"])

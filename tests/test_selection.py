@@ -186,7 +186,7 @@ def test_keep_best_dev_puts_back_the_best_checks_weights(heldout_dev):
     assert sel["rule"] == "leave-wording-out" and sel["keep"] == "best_dev" and len(sel["checks"]) == 3
     best = max(sel["checks"], key=lambda c: c["dev_top1"])
     assert sel["kept_step"] == best["step"] and sel["best_dev_top1"] == pytest.approx(best["dev_top1"], abs=1e-4)
-    embedder = Embedder(result.model, ds, None)
+    embedder = Embedder(result.model, ds)
     dating, hiring = dev_refs(ds)["dev_top1"]
     now = sum(prefix_top1(result.model, embedder, dating, hiring)) / 2
     assert now == pytest.approx(best["dev_top1"], abs=1e-4)  # the weights in hand are the best check's

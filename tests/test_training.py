@@ -138,7 +138,7 @@ def test_total_loss_falls_on_a_fixed_batch(runs, smoke_dataset, condition):
     batch = training.Batch(domain, smoke_dataset.triplets["train"][domain][:4],
                            smoke_dataset.cross_pairs["train"][:4] if params.loss.cross_domain != "none" else None)
     trainable = [p for p in list(model.parameters()) + list(loss_fn.parameters()) if p.requires_grad]
-    run = training.TrainingRun(model, loss_fn, training.Embedder(model, smoke_dataset, None),
+    run = training.TrainingRun(model, loss_fn, training.Embedder(model, smoke_dataset),
                                torch.optim.AdamW(trainable, lr=1e-3), trainable, 0.0)
     losses = []
     for _ in range(5):  # the training loop's own step (training.train_step)

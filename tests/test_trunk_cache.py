@@ -6,8 +6,9 @@ import torch
 from conftest import fast_params
 
 from smlib.models import build_model
+from smlib.models.packed import embed_states
 from smlib.training import train
-from smlib.trunk_cache import cache_key, cache_path, load_or_build_cache, read_cache, write_cache
+from smlib.trunk_cache import cache_key, cache_path, cached_embedder, load_or_build_cache, read_cache, write_cache
 
 
 def _model(trainable_layers, **overrides):
@@ -35,7 +36,7 @@ def test_cached_path_equals_the_uncached_forward(smoke_dataset, tmp_path, traina
     refs = [("dating", i) for i in range(6)] + [("hiring", i) for i in range(6)]
     texts = [smoke_dataset.text(d, i) for d, i in refs]
     with torch.no_grad():
-        cached = model.embed_states(cache.get(refs))  # (12, H)
+        cached = embed_states(model, cache.get(refs))  # (12, H)
         uncached = model.embed(texts)  # (12, H)
     reference = _plain_forward(model, texts)
     assert torch.allclose(cached, reference, atol=1e-5), (cached - reference).abs().max()
@@ -56,7 +57,7 @@ def test_cache_holds_every_text_and_freezes_only_the_trunk(smoke_dataset, tmp_pa
 
 def test_trainable_layers_zero_freezes_the_encoder_and_trains_an_adapter(smoke_dataset, tmp_path):
     params = fast_params("v3_contrastive", train__trainable_layers=0)
-    result = train(params, smoke_dataset, progress=False, cache_root=tmp_path)
+    result = train(params, smoke_dataset, progress=False, embedder=cached_embedder(tmp_path))
     model = result.model
     assert not any(p.requires_grad for p in model.transformer.parameters())
     assert model.adapter is not None and model.adapter.down.weight.abs().sum() > 0  # it trained away from zero
@@ -147,6 +148,6 @@ def test_training_with_a_cached_trunk_matches_the_uncached_step(smoke_dataset, t
                 m.p = 0.0
         if not use_cache:
             model.trainable_layers = "all"  # same frozen layers, but every step runs the whole stack
-        result = train(params, smoke_dataset, model=model, progress=False, cache_root=tmp_path)
+        result = train(params, smoke_dataset, model=model, progress=False, embedder=cached_embedder(tmp_path))
         losses.append(result.history["total"].iloc[0])
     assert losses[0] == pytest.approx(losses[1], rel=1e-4)

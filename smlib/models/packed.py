@@ -10,7 +10,8 @@ the padded path's output within float rounding; in training mode the dropout mas
 order (and by smlib's faster `dropout`), so runs are equivalent in distribution, not bit for bit.
 
 `packable(layer)` says whether a block has BertLayer's parts (BERT, MiniLM, BGE, E5 ...); other encoders
-keep the padded path.
+keep the padded path (embed_states). Both forwards start from cached trunk states (smlib.trunk_cache) and end in
+the model's own pooling adapter, so they give the model's `embed` of the same texts.
 """
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from .shared import autocast, encoder_layers
+
+PACK_TEXTS = 256  # texts per packed group: bounds the attention grid (texts x longest x H)
 
 
 def span_rows(starts: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -139,3 +144,50 @@ def packed_mean(x: torch.Tensor, packing: Packing) -> torch.Tensor:
     sums = torch.zeros(len(packing.lengths), x.shape[-1], dtype=torch.float32, device=x.device)
     sums = sums.index_add(0, packing.segment, x.float())
     return sums / packing.lengths[:, None].to(torch.float32)
+
+
+def embed_packed(model, tokens: torch.Tensor, lengths, fast_dropout: bool = True,
+                 pack_texts: int = PACK_TEXTS) -> torch.Tensor:
+    """The model's embedding of texts from their cached trunk states packed into one (N_tokens, H) matrix (text
+    after text, `lengths` tokens each): the top blocks run on the real tokens only. Texts go in length-sorted
+    groups of up to pack_texts, which bound the attention grid; fast_dropout False draws torch's own dropout masks.
+    Blocks that are not packable take embed_states. Returns (C, H) in input order."""
+    top = encoder_layers(model.transformer)[model.cut_layer:]
+    lengths = torch.as_tensor(lengths, dtype=torch.long)
+    if not all(packable(layer) for layer in top):
+        return embed_states(model, list(torch.split(tokens, lengths.tolist())))
+    starts = torch.cumsum(lengths, 0) - lengths
+    groups, inverse = model._chunks(lengths.tolist(), pack_texts)
+    pooled = []
+    with autocast(model.device, model.precision):
+        for idx in groups:
+            idx = torch.tensor(idx, dtype=torch.long)
+            rows = span_rows(starts[idx], lengths[idx])  # the group's token rows, text after text
+            packing = Packing.of(lengths[idx], model.device, model.encode_chunk)
+            x = tokens.index_select(0, rows.to(tokens.device)).to(model.device)  # (N_g, H)
+            for layer in top:
+                x = packed_layer(layer, x, packing, fast_dropout)
+            pooled.append(packed_mean(x, packing))
+    out = model._finish(torch.cat(pooled))  # (C, H) in length order
+    return out[inverse.to(out.device)]  # (C, H) in input order
+
+
+def embed_states(model, states: list[torch.Tensor]) -> torch.Tensor:
+    """The model's embedding of texts from their cached trunk states (one (T_i, H) tensor per text): only the top
+    blocks run, transformers' own, over padded length-sorted chunks of encode_chunk texts (embed_packed is the
+    packed form of the same). Returns (N, H) in input order."""
+    chunks, inverse = model._chunks([len(s) for s in states])
+    top = encoder_layers(model.transformer)[model.cut_layer:]
+    pooled = []
+    with autocast(model.device, model.precision):
+        for idx in chunks:
+            longest = max(len(states[i]) for i in idx)
+            hidden = torch.zeros(len(idx), longest, states[idx[0]].shape[-1])  # (C, T, H)
+            mask = torch.zeros(len(idx), longest, dtype=torch.long)  # (C, T)
+            for row, i in enumerate(idx):
+                hidden[row, : len(states[i])] = states[i]
+                mask[row, : len(states[i])] = 1
+            hidden, mask = hidden.to(model.device), mask.to(model.device)
+            pooled.append(model._pool(model._run_layers(hidden, mask, top), mask))
+    out = model._finish(torch.cat(pooled))  # (N, H) in length order
+    return out[inverse.to(out.device)]  # (N, H) in input order

@@ -10,7 +10,6 @@ import torch.nn as nn
 
 from ..embeddings import truncate_normalize
 from .encoder import load_encoder
-from .packed import Packing, packable, packed_layer, packed_mean, span_rows
 
 try:  # transformers >= 4.53 builds the attention mask in one helper; older versions use the model's own
     from transformers.masking_utils import create_bidirectional_mask
@@ -91,14 +90,12 @@ class SharedEmbeddingModel(nn.Module):
 
     identity_dim is K: the prefix width here, the identity head's width in ProjectionHeadsModel.
 
-    With trainable_layers N (not 'all'), the embeddings and the lower L - N blocks are frozen: their
-    output (the "trunk" states at cut_layer) can be computed once per text and cached, and a step only
-    runs the top N blocks (embed_states). N = 0 freezes the whole encoder and trains a pooling adapter.
+    With trainable_layers N (not 'all'), the embeddings and the lower L - N blocks are frozen: `embed` runs them
+    without gradients, and the fast path (smlib.trunk_cache) computes their output (the "trunk" states at
+    cut_layer) once per text and runs only the top N blocks. N = 0 freezes the whole encoder and trains a pooling
+    adapter. `embed` is the model's one forward; the fast path's forwards end in the same pooling adapter.
     """
 
-    packed = True  # cached-trunk steps run the top blocks on packed tokens where the blocks allow (embed_packed)
-    PACK_TEXTS = 256  # texts per packed group: bounds the attention grid (texts x longest x H)
-    fast_dropout = True  # packed blocks draw dropout masks 4 elements per generator call (smlib.models.packed.dropout)
 
     def __init__(self, transformer: nn.Module, tokenizer, identity_dim: int, matryoshka_dims: list[int],
                  max_length: int, encode_chunk: int = 16, precision: str = "fp32",
@@ -213,48 +210,6 @@ class SharedEmbeddingModel(nn.Module):
                     hidden = self.transformer(input_ids=batch["input_ids"],
                                               attention_mask=batch["attention_mask"]).last_hidden_state  # (C, T, H)
                 pooled.append(self._pool(hidden, batch["attention_mask"]))
-        out = self._finish(torch.cat(pooled))  # (N, H) in length order
-        return out[inverse.to(out.device)]  # (N, H) in input order
-
-    def embed_packed(self, tokens: torch.Tensor, lengths) -> torch.Tensor:
-        """Like embed, from cached trunk states packed into one (N_tokens, H) matrix (text after text, `lengths`
-        tokens each): the top blocks run on the real tokens only (smlib.models.packed). Texts go in
-        length-sorted groups of up to PACK_TEXTS, which bound the attention grid. Returns (C, H) in input order."""
-        top = encoder_layers(self.transformer)[self.cut_layer:]
-        lengths = torch.as_tensor(lengths, dtype=torch.long)
-        if not (self.packed and all(packable(layer) for layer in top)):
-            return self.embed_states(list(torch.split(tokens, lengths.tolist())))
-        starts = torch.cumsum(lengths, 0) - lengths
-        groups, inverse = self._chunks(lengths.tolist(), self.PACK_TEXTS)
-        pooled = []
-        with autocast(self.device, self.precision):
-            for idx in groups:
-                idx = torch.tensor(idx, dtype=torch.long)
-                rows = span_rows(starts[idx], lengths[idx])  # the group's token rows, text after text
-                packing = Packing.of(lengths[idx], self.device, self.encode_chunk)
-                x = tokens.index_select(0, rows.to(tokens.device)).to(self.device)  # (N_g, H)
-                for layer in top:
-                    x = packed_layer(layer, x, packing, self.fast_dropout)
-                pooled.append(packed_mean(x, packing))
-        out = self._finish(torch.cat(pooled))  # (C, H) in length order
-        return out[inverse.to(out.device)]  # (C, H) in input order
-
-    def embed_states(self, states: list[torch.Tensor]) -> torch.Tensor:
-        """Like embed, from cached trunk states (one (T_i, H) tensor per text): only the top blocks run, over
-        padded length-sorted chunks of encode_chunk texts (embed_packed is the packed form of the same)."""
-        chunks, inverse = self._chunks([len(s) for s in states])
-        top = encoder_layers(self.transformer)[self.cut_layer:]
-        pooled = []
-        with autocast(self.device, self.precision):
-            for idx in chunks:
-                longest = max(len(states[i]) for i in idx)
-                hidden = torch.zeros(len(idx), longest, states[idx[0]].shape[-1])  # (C, T, H)
-                mask = torch.zeros(len(idx), longest, dtype=torch.long)  # (C, T)
-                for row, i in enumerate(idx):
-                    hidden[row, : len(states[i])] = states[i]
-                    mask[row, : len(states[i])] = 1
-                hidden, mask = hidden.to(self.device), mask.to(self.device)
-                pooled.append(self._pool(self._run_layers(hidden, mask, top), mask))
         out = self._finish(torch.cat(pooled))  # (N, H) in length order
         return out[inverse.to(out.device)]  # (N, H) in input order
 
