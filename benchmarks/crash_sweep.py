@@ -39,7 +39,8 @@ KINDS = {".ipynb": "executed notebook", ".json": "json", ".npz": "npz", ".csv": 
 
 def study_command(out: Path, data: Path, ckpt: Path) -> list[str]:
     code = ("import sys; from smlib import writetrace; writetrace.install(); from smlib.study import run_study; "
-            f"_, failed = run_study('smoke', ('v3_contrastive',), (42,), ('verbatim',), out={str(out)!r}, "
+            f"_, failed = run_study('smoke', conditions=('v3_contrastive',), seeds=(42,), variants=('verbatim',), "
+            f"out={str(out)!r}, "
             f"data_root={str(data)!r}, checkpoint_root={str(ckpt)!r}, threads=1); sys.exit(1 if failed else 0)")
     return [sys.executable, "-c", code]
 

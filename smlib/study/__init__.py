@@ -5,7 +5,8 @@
 - notebooks.py: executing one notebook (papermill, hidden name, the kernel's set-up)
 - cli.py and __main__.py: `python -m smlib.study`
 
-`smlib.study.execute` is what every task calls to run a notebook (looked up when called, so it can be replaced).
+run_study(StudyOptions) is the study; its options carry the notebook runner every task calls (run_notebook,
+notebooks.execute by default), so a caller replaces it by passing another.
 The names below also keep the imports of the committed executed notebooks working (`from smlib.study import
 study_params`).
 """
@@ -35,6 +36,7 @@ from .plan import (
 from .run import (
                    DaskExecutor,
                    LocalExecutor,
+                   StudyOptions,
                    Task,
                    references_missing,
                    run_condition,
@@ -48,7 +50,7 @@ __getattr__ = compat.resolver(__name__)  # names that moved (smlib.compat.MOVED)
 
 __all__ = [
     "DEFAULT_CELL_TIMEOUT", "EXECUTORS", "FOLDER_KEYS", "KERNEL", "NOTEBOOKS", "ROOT", "SWEEPABLE", "DaskExecutor",
-    "Job", "LocalExecutor", "ParamsError", "RunFolderError", "StudyPlan", "Task", "check_device", "check_encoder",
+    "Job", "LocalExecutor", "ParamsError", "RunFolderError", "StudyOptions", "StudyPlan", "Task", "check_device", "check_encoder",
     "check_executor", "check_names", "check_overrides", "check_seeds", "check_threads", "check_writable",
     "checkpoint_dir", "dataset_dir", "dataset_params", "execute", "main", "nb_path", "parse_overrides",
     "parse_seeds", "parse_sweep", "plan_study", "references_missing", "run_condition", "run_dataset", "run_dir",

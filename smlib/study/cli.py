@@ -19,7 +19,7 @@ from ..tables import update_readme, write_results_table
 from .notebooks import DEFAULT_CELL_TIMEOUT, ROOT
 from .plan import EXECUTORS, check_overrides, check_seeds, parse_sweep
 from .reproduce import DEFAULT_OUT, reproduce
-from .run import PROGRESS, run_study, stop_kernels
+from .run import PROGRESS, StudyOptions, run_study, stop_kernels
 
 
 def use_params_dir(folder: str | Path) -> Path:
@@ -173,6 +173,63 @@ def main(argv=None) -> int:
             signal.signal(sig, handler)
 
 
+def study_options(args) -> StudyOptions:
+    """The parsed flags of a run or a reproduction as the runner's options."""
+    return StudyOptions(profile=args.profile, conditions=None if args.conditions == "all" else tuple(_csv(args.conditions)),
+                        seeds=parse_seeds(args.seeds), variants=tuple(_csv(args.variants)), out=args.out,
+                        overrides=parse_overrides(args.set), log_output=args.log_output,
+                        refresh_references=args.refresh_references,
+                        sweep=parse_sweep(args.sweep) if args.sweep is not None else None,
+                        cell_timeout=args.cell_timeout, executor=args.executor, scheduler=args.scheduler,
+                        workers=args.workers, threads=args.threads)
+
+
+def run_mode(options: StudyOptions) -> int:
+    """The study itself: train and evaluate what the record lacks, then 04 and the tables."""
+    _, failures = run_study(options)
+    return 1 if failures else 0
+
+
+def reproduce_mode(options: StudyOptions, against: str) -> int:
+    """--reproduce: the profile's runs retrained from cold caches into options.out, compared with `against`."""
+    _, failures = reproduce(options, against)
+    return 1 if failures else 0
+
+
+def table_only_mode(profile_dir: Path, update: bool) -> int:
+    """--table-only: the tables (and with update, the README blocks) rebuilt from the record, nothing trained."""
+    if not profile_dir.is_dir():  # the lock would create it
+        raise RunFolderError(f"{profile_dir}: no such record (check --out and --profile)")
+    with StudyLock(profile_dir):  # no study writes the runs or the tables meanwhile
+        if update:
+            update_readme(profile_dir)  # writes the tables, then the README blocks from them
+        else:
+            write_results_table(profile_dir)
+        print((profile_dir / "results.md").read_text())
+    return 0
+
+
+def recompute_mode(profile_dir: Path) -> int:
+    """--recompute-metrics: every recorded run's metrics.json from its embeddings.npz, then the tables."""
+    if not profile_dir.is_dir():
+        raise RunFolderError(f"{profile_dir}: no such record (check --out and --profile)")
+    with StudyLock(profile_dir):
+        report = recompute_metrics(profile_dir)
+    runs = [r for r in report if r["kind"] == "run"]
+    refs = [r for r in report if r["kind"] == "references"]
+    failed = [r for r in report if r.get("failed")]
+    print(f"{len(runs)} runs read, {sum(bool(r['changed']) for r in runs)} rewritten; {len(refs)} reference "
+          f"files read, {sum(bool(r['changed']) for r in refs)} rewritten"
+          + (f"; {len(failed)} could not be recomputed" if failed else ""))
+    for r in failed:
+        print(f"error: {r['failed']}", file=sys.stderr)
+    if failed:  # the tables read every run's embeddings: they are rebuilt once the runs above are mended
+        print("tables not rebuilt: retrain or move away the runs named on stderr, then run this again")
+        return 1
+    write_results_table(profile_dir)
+    return 0
+
+
 def _main(argv=None) -> int:
     """main, before interrupts are read."""
     prog = "smlib-study" if Path(sys.argv[0]).name == "smlib-study" else "python -m smlib.study"  # the console script
@@ -238,52 +295,12 @@ def _main(argv=None) -> int:
         if args.params is not None:
             use_params_dir(args.params)
         if args.recompute_metrics:
-            profile_dir = Path(args.out) / args.profile
-            if not profile_dir.is_dir():
-                raise RunFolderError(f"{profile_dir}: no such record (check --out and --profile)")
-            with StudyLock(profile_dir):
-                report = recompute_metrics(profile_dir)
-            runs = [r for r in report if r["kind"] == "run"]
-            refs = [r for r in report if r["kind"] == "references"]
-            failed = [r for r in report if r.get("failed")]
-            print(f"{len(runs)} runs read, {sum(bool(r['changed']) for r in runs)} rewritten; {len(refs)} reference "
-                  f"files read, {sum(bool(r['changed']) for r in refs)} rewritten"
-                  + (f"; {len(failed)} could not be recomputed" if failed else ""))
-            for r in failed:
-                print(f"error: {r['failed']}", file=sys.stderr)
-            if failed:  # the tables read every run's embeddings: they are rebuilt once the runs above are mended
-                print("tables not rebuilt: retrain or move away the runs named on stderr, then run this again")
-                return 1
-            write_results_table(profile_dir)
-            return 0
+            return recompute_mode(Path(args.out) / args.profile)
         if args.table_only:
-            profile_dir = Path(args.out) / args.profile
-            if not profile_dir.is_dir():  # the lock would create it
-                raise RunFolderError(f"{profile_dir}: no such record (check --out and --profile)")
-            with StudyLock(profile_dir):  # no study writes the runs or the tables meanwhile
-                if args.update_readme:
-                    update_readme(profile_dir)  # writes the tables, then the README block from them
-                else:
-                    write_results_table(profile_dir)
-                print((profile_dir / "results.md").read_text())
-            return 0
-        overrides = parse_overrides(args.set)
-        conditions = None if args.conditions == "all" else tuple(_csv(args.conditions))
-        seeds = parse_seeds(args.seeds)
+            return table_only_mode(Path(args.out) / args.profile, args.update_readme)
         if args.reproduce:
-            _, failures = reproduce(args.profile, seeds, tuple(_csv(args.variants)), args.out, args.against,
-                                    conditions, overrides=overrides, log_output=args.log_output,
-                                    cell_timeout=args.cell_timeout, executor=args.executor,
-                                    scheduler=args.scheduler, workers=args.workers, threads=args.threads)
-            return 1 if failures else 0
-        _, failures = run_study(args.profile, conditions, seeds, tuple(_csv(args.variants)), args.out,
-                                overrides=overrides, log_output=args.log_output,
-                                refresh_references=args.refresh_references,
-                                sweep=parse_sweep(args.sweep) if args.sweep is not None else None,
-                                cell_timeout=args.cell_timeout, executor=args.executor, scheduler=args.scheduler,
-                                workers=args.workers, threads=args.threads)
-        if failures:
-            return 1
+            return reproduce_mode(study_options(args), args.against)
+        return run_mode(study_options(args))
     except (ParamsError, RunFolderError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

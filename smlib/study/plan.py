@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from ..config import MAX_SEED, ParamsError, parse_yaml, study_params, sweep_run_
 from ..config import conditions as available_conditions
 from ..config import variants as registered_variants
 from ..record import checkpoint_dir, dataset_dir, run_dir
-from .notebooks import DEFAULT_CELL_TIMEOUT, check_kernel
+from .notebooks import DEFAULT_CELL_TIMEOUT, check_kernel, execute
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class StudyPlan:
     cell_timeout: int = DEFAULT_CELL_TIMEOUT
     log_output: bool = False
     threads: int | None = None
+    # what every task calls to run a notebook: (notebook, output path, parameters, log_output, cell_timeout, threads)
+    run_notebook: Callable = execute
 
     def dataset_params(self, variant: str, seed: int):
         """The params a dataset is built from (the data section does not depend on the condition)."""
@@ -70,7 +73,8 @@ class StudyPlan:
 
 def plan_study(profile: str, conditions, seeds, variants, overrides: dict | None, sweep=None,
                cell_timeout: int = DEFAULT_CELL_TIMEOUT, paths: tuple[Path, ...] = (), *,
-               refresh_references: bool = False, log_output: bool = False, threads: int | None = None) -> StudyPlan:
+               refresh_references: bool = False, log_output: bool = False, threads: int | None = None,
+               run_notebook: Callable = execute) -> StudyPlan:
     """Check every flag and every params combination, the device, the encoder and the folders; nothing is written.
 
     paths: (out, data_root, checkpoint_root); given, each must be writable and every folder of the plan is
@@ -105,7 +109,8 @@ def plan_study(profile: str, conditions, seeds, variants, overrides: dict | None
     out, data_root, checkpoint_root = (Path(p) for p in paths) if paths else (Path("runs"), Path("data"),
                                                                              Path("checkpoints"))
     plan = StudyPlan(profile, conditions, variants, seeds, jobs, out, data_root, checkpoint_root,
-                     tuple((overrides or {}).items()), refresh_references, cell_timeout, log_output, threads)
+                     tuple((overrides or {}).items()), refresh_references, cell_timeout, log_output, threads,
+                     run_notebook)
     if paths:  # every folder the study will write, each provably inside its root (within() refuses otherwise)
         for job in jobs:
             check_writable(plan.run_dir(job))

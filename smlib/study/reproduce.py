@@ -14,10 +14,11 @@ from pathlib import Path
 from ..compare import verdicts, write_comparison
 from ..config import REFERENCE_ROWS
 from ..config import conditions as all_conditions
+from ..config import variants as registered_variants
 from ..record import RunFolderError, dataset_in, is_sweep_run, iter_runs
 from ..trunk_cache import CACHE_ENV
 from .notebooks import ROOT
-from .run import run_study
+from .run import StudyOptions, run_study
 
 DEFAULT_OUT = ROOT / "runs-reproduced"
 CACHE = ".cache"  # <out>/.cache: the reproduction's own data, trunk cache and checkpoints
@@ -43,10 +44,12 @@ def check_reproduce(profile: str, out: str | Path, against: str | Path) -> tuple
     return committed, out / profile
 
 
-def reproduce(profile: str, seeds, variants, out: str | Path = DEFAULT_OUT, against: str | Path = ROOT / "runs",
-              conditions=None, **study_kw) -> tuple[dict, list]:
-    """Train and evaluate `seeds` x `variants` x `conditions` (None: all) of `profile` into out from cold caches,
-    then write and print the comparison with the committed record. Returns (verdict per variant, failures)."""
+def reproduce(options: StudyOptions, against: str | Path = ROOT / "runs") -> tuple[dict, list]:
+    """Train and evaluate the seeds x variants x conditions (None: all) of options.profile into options.out from
+    cold caches, then write and print the comparison with the committed record `against`. Returns (verdict per
+    variant, failures)."""
+    profile, out, seeds, conditions = options.profile, options.out, options.seeds, options.conditions
+    variants = options.variants if options.variants is not None else registered_variants(default_only=True)
     committed, reproduced = check_reproduce(profile, out, against)
     for seed in seeds:
         for variant in variants:
@@ -58,8 +61,7 @@ def reproduce(profile: str, seeds, variants, out: str | Path = DEFAULT_OUT, agai
     before = os.environ.get(CACHE_ENV)
     os.environ[CACHE_ENV] = str(cache)  # the trunk cache of this process and of every notebook kernel it starts
     try:
-        _, failures = run_study(profile, conditions, tuple(seeds), tuple(variants), out, data_root=cache / "data",
-                                checkpoint_root=cache / "checkpoints", **study_kw)
+        _, failures = run_study(options, data_root=cache / "data", checkpoint_root=cache / "checkpoints")
     finally:
         if before is None:
             os.environ.pop(CACHE_ENV, None)

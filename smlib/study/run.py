@@ -3,9 +3,9 @@ executor runs the tasks: here, one after another (LocalExecutor), or on a Dask c
 from __future__ import annotations
 
 import json
-import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -26,15 +26,10 @@ from ..record import (
 )
 from ..tables import write_results_table
 from ..trunk_cache import remove_orphaned_temp_files
-from .notebooks import DEFAULT_CELL_TIMEOUT, ROOT, nb_path, remove_stale_ipc_folders
+from .notebooks import DEFAULT_CELL_TIMEOUT, ROOT, execute, nb_path, remove_stale_ipc_folders
 from .plan import Job, StudyPlan, check_executor, plan_study
 
 Problem = tuple[str, str] | None  # (what failed, why), or None when the task succeeded or had nothing to do
-
-
-def _execute(*args, **kwargs):
-    """smlib.study.execute, looked up when called, so a caller (a test, a notebook) can replace it there."""
-    return sys.modules["smlib.study"].execute(*args, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -167,39 +162,62 @@ def stop_kernels() -> int:
     return killed
 
 
-def run_study(profile: str = "quick", conditions=None, seeds=(42,), variants=None,
-              out: str | Path = ROOT / "runs", data_root: str | Path = ROOT / "data",
-              checkpoint_root: str | Path = ROOT / "checkpoints", overrides: dict | None = None,
-              log_output: bool = False, refresh_references: bool = False,
-              sweep: tuple[str, list] | None = None,
-              cell_timeout: int = DEFAULT_CELL_TIMEOUT, executor: str = "local", scheduler: str | None = None,
-              workers: int | None = None, threads: int | None = None) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
-    """Run every (variant, seed, condition), skipping finished ones; return the summary and what failed.
+@dataclass(frozen=True)
+class StudyOptions:
+    """What a study runs and how: the command line's flags, one field each (run_study takes them)."""
+
+    profile: str = "quick"
+    conditions: tuple[str, ...] | None = None  # None: every condition (config.conditions())
+    seeds: tuple[int, ...] = (42,)
+    variants: tuple[str, ...] | None = None  # None: every variant a default study runs
+    out: str | Path = ROOT / "runs"
+    data_root: str | Path = ROOT / "data"
+    checkpoint_root: str | Path = ROOT / "checkpoints"
+    overrides: dict | None = None
+    log_output: bool = False
+    refresh_references: bool = False
+    sweep: tuple[str, list] | None = None  # (key, values): one run folder per value
+    cell_timeout: int = DEFAULT_CELL_TIMEOUT
+    executor: str = "local"  # or "dask"
+    scheduler: str | None = None
+    workers: int | None = None
+    threads: int | None = None
+    run_notebook: Callable = execute  # the notebook runner every task calls (a test passes its own)
+
+
+def run_study(options: StudyOptions | str | None = None, /, **fields) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """Run every (variant, seed, condition) of StudyOptions (given whole, or as its fields; a first argument that
+    is a string is the profile), skipping finished ones; return the summary and what failed.
 
     executor "local" runs the notebooks one after another here; "dask" submits them as tasks to a Dask
     cluster (the scheduler at `scheduler`, or a local cluster of `workers` processes): each (variant, seed)'s
     01_data first, then its conditions' 02+03, which need it. Both write the same records, resume the same way
-    and report failures the same way; 04 and the tables run here once every task has ended.
+    and report failures the same way; 04 and the tables run here once every task has ended. Every notebook runs
+    through options.run_notebook (smlib.study.notebooks.execute).
 
-    conditions None means every condition (config.conditions()). 01_data runs for a (variant, seed) whose
-    references.json is missing or lacks a reference row this version computes (config.REFERENCE_ROWS), or for
-    every one with refresh_references. sweep=(key, values) runs each condition once per value instead, in a
-    folder of its own named <condition>@<leaf key>=<value> (the value the profile already has uses the plain
-    condition folder; config.sweep_run_name keeps it one safe folder name whatever the value).
+    01_data runs for a (variant, seed) whose references.json is missing or lacks a reference row this version
+    computes (config.REFERENCE_ROWS), or for every one with refresh_references. sweep=(key, values) runs each
+    condition once per value instead, in a folder of its own named <condition>@<leaf key>=<value> (the value the
+    profile already has uses the plain condition folder; config.sweep_run_name keeps it one safe folder name).
 
     threads: intra-op threads of every notebook kernel (None: all cores locally, one per worker on Dask); lower
     it when anything heavy runs beside the study. Kernels import the smlib of this process and die with it.
     """
-    paths = tuple(Path(p).resolve() for p in (out, data_root, checkpoint_root))
-    variants = registered_variants(default_only=True) if variants is None else variants
-    check_executor(executor, scheduler, workers)
+    if isinstance(options, str):
+        options, fields = None, {"profile": options, **fields}
+    o = replace(options, **fields) if options is not None else StudyOptions(**fields)
+    profile, executor, threads = o.profile, o.executor, o.threads
+    paths = tuple(Path(p).resolve() for p in (o.out, o.data_root, o.checkpoint_root))
+    variants = registered_variants(default_only=True) if o.variants is None else o.variants
+    check_executor(executor, o.scheduler, o.workers)
     if executor == "dask" and threads is None:
         threads = 1  # one thread per kernel on a cluster unless told otherwise
     PROGRESS.__init__(current="planning")
-    plan = plan_study(profile, conditions, seeds, variants, overrides, sweep, cell_timeout, paths,
-                      refresh_references=refresh_references, log_output=log_output, threads=threads)
+    plan = plan_study(profile, o.conditions, o.seeds, variants, o.overrides, o.sweep, o.cell_timeout, paths,
+                      refresh_references=o.refresh_references, log_output=o.log_output, threads=threads,
+                      run_notebook=o.run_notebook)
     PROGRESS.total = len(plan.jobs)
-    runner = DaskExecutor(scheduler, workers) if executor == "dask" else LocalExecutor()  # before anything is written
+    runner = DaskExecutor(o.scheduler, o.workers) if executor == "dask" else LocalExecutor()  # before anything is written
     try:
         with StudyLock(plan.out / profile):  # one study writes into an out folder's profile at a time
             remove_orphaned_temp_files()  # a killed study's half-written trunk cache (its writer is gone)
@@ -218,9 +236,9 @@ def finish_study(plan: StudyPlan, failures: list, t_study: float) -> tuple[pd.Da
     profile_dir = plan.out / plan.profile
     PROGRESS.current = f"{plan.profile}/04_figures"
     try:
-        _execute("04_figures.ipynb", profile_dir / "04_figures.ipynb",
-                 {"runs_dir": nb_path(profile_dir), "seed": plan.seeds[0], "save_figures": True}, plan.log_output,
-                 plan.cell_timeout, plan.threads)
+        plan.run_notebook("04_figures.ipynb", profile_dir / "04_figures.ipynb",
+                          {"runs_dir": nb_path(profile_dir), "seed": plan.seeds[0], "save_figures": True},
+                          plan.log_output, plan.cell_timeout, plan.threads)
     except Exception as e:  # noqa: BLE001
         failures.append(("04_figures", _short(e)))
         _log(f"04_figures FAILED: {_short(e)}")
@@ -262,9 +280,9 @@ def run_dataset(plan: StudyPlan, variant: str, seed: int) -> Problem:
         " (refreshing references)" if plan.refresh_references else f" (references.json lacks {', '.join(stale)})"
     _log(f"[data] {where}: 01_data{why}")
     try:
-        _execute("01_data.ipynb", ddir / "01_data.ipynb",
-                 {**_common(plan), "variant": variant, "seed": seed, "out_dir": nb_path(ddir)}, plan.log_output,
-                 plan.cell_timeout, plan.threads)
+        plan.run_notebook("01_data.ipynb", ddir / "01_data.ipynb",
+                          {**_common(plan), "variant": variant, "seed": seed, "out_dir": nb_path(ddir)},
+                          plan.log_output, plan.cell_timeout, plan.threads)
     except Exception as e:  # noqa: BLE001 - reported, the rest still runs
         _log(f"  FAILED: {_short(e)} ({_where(ddir / '01_data.ipynb')})")
         return what, _short(e)
@@ -297,7 +315,7 @@ def run_condition(plan: StudyPlan, job: Job, i: int) -> Problem:
               "seed": job.seed, "checkpoint_dir": nb_path(plan.checkpoint_dir(job, phash)), "out_dir": nb_path(rdir)}
         for notebook in RUN_NOTEBOOKS:
             _log(f"{label}: {notebook.removesuffix('.ipynb')}")
-            _execute(notebook, rdir / notebook, nb, plan.log_output, plan.cell_timeout, plan.threads)
+            plan.run_notebook(notebook, rdir / notebook, nb, plan.log_output, plan.cell_timeout, plan.threads)
         write_completion(rdir, phash)  # last: the run is done only once this exists
         PROGRESS.finished += 1
         _log(f"{label}: finished in {time.perf_counter() - t0:.0f} s")
