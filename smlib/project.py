@@ -6,20 +6,21 @@ from pathlib import Path
 
 from .params_yaml import ParamsError
 
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the folder that holds this smlib
+
 
 def project_root() -> Path:
     """The project folder (params/, notebooks/, README.md): the checkout this smlib was imported from (an editable
     install or the source tree), else the nearest folder at or above the working directory holding params/ and
     notebooks/ (a `pip install .` of the project, run from its clone), else the package's parent folder (where
     params_root then names the problem)."""
-    here = Path(__file__).resolve().parent.parent
+    here = PACKAGE_ROOT
     if (here / "params").is_dir():
         return here
     cwd = Path.cwd().resolve()
     return next((f for f in (cwd, *cwd.parents) if (f / "params").is_dir() and (f / "notebooks").is_dir()), here)
 
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the folder that holds this smlib
 REPO_ROOT = project_root()
 PARAMS_DIR = REPO_ROOT / "params"
 PARAMS_ENV = "SMLIB_PARAMS_DIR"  # another params folder for every load (and the notebooks a study runs)

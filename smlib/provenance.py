@@ -16,7 +16,7 @@ import pandas as pd
 from .atomic import RunFolderError
 from .project import PACKAGE_ROOT
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = PACKAGE_ROOT / "smlib"
 NOT_RECORDED = "not recorded"  # runs made before provenance was written
 
 
@@ -33,7 +33,7 @@ def source_hash() -> str:
 
 def _git(*args: str) -> str | None:
     try:
-        out = subprocess.run(["git", "-C", str(PACKAGE.parent), *args], capture_output=True, text=True, timeout=10)
+        out = subprocess.run(["git", "-C", str(PACKAGE_ROOT), *args], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
@@ -137,22 +137,14 @@ def provenance_markdown(frame: pd.DataFrame) -> str:
             f"machine {counted('machine')}{accelerators}.\n")
 
 
-if __name__ == "__main__":  # print this checkout's provenance
-    print(json.dumps(run_provenance("cpu"), indent=2))
-
-
-
 def runtime_info() -> dict:
     """Where this process's smlib comes from and how many threads torch uses (recorded with every run)."""
-    import subprocess
-
     import torch
 
-    commit = None
-    if (PACKAGE_ROOT / ".git").exists():  # a checkout (not an installed copy inside some other repository)
-        try:
-            commit = subprocess.run(["git", "-C", str(PACKAGE_ROOT), "rev-parse", "HEAD"], capture_output=True,
-                                    text=True, timeout=10).stdout.strip() or None
-        except (OSError, subprocess.SubprocessError):
-            pass
-    return {"threads": torch.get_num_threads(), "smlib_root": str(PACKAGE_ROOT), "smlib_commit": commit}
+    # the commit only of a checkout (not of an installed copy inside some other repository)
+    commit = _git("rev-parse", "HEAD") if (PACKAGE_ROOT / ".git").exists() else None
+    return {"threads": torch.get_num_threads(), "smlib_root": str(PACKAGE_ROOT), "smlib_commit": commit or None}
+
+
+if __name__ == "__main__":  # print this checkout's provenance
+    print(json.dumps(run_provenance("cpu"), indent=2))

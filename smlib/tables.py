@@ -219,11 +219,12 @@ def write_results_table(profile_dir: str | Path) -> pd.DataFrame:
         with atomic.replacing(profile_dir / "paired_differences.csv") as tmp:
             paired.to_csv(tmp, index=False)
         text += paired_markdown(paired)
-    atomic.write_text(profile_dir / "results.md", text + provenance_markdown(made))
+    text += provenance_markdown(made)
+    atomic.write_text(profile_dir / "results.md", text)
     page = profile_dir / "README.md"  # the record's reading, where it has one: its tables follow results.md
     if page.exists() and README_START in (page_text := page.read_text()) and README_END in page_text:
         atomic.write_text(page, _replace_block(page_text, README_START, README_END,
-                                               f"{made_by(profile_dir)}\n\n{(text + provenance_markdown(made)).strip()}\n"))
+                                               f"{made_by(profile_dir)}\n\n{text.strip()}\n"))
     return summary
 
 
@@ -318,7 +319,8 @@ def answer_markdown(profile_dir: str | Path) -> str:
     proposed condition's prefix top-1 (mean of both directions) with its t-interval over seeds, the variant's best
     reference row (the one the paired differences are taken against) with its own, the paired difference of the
     two and chance."""
-    from .config import PROPOSED, REFERENCE_ROWS
+    from .analysis import MATCHERS
+    from .config import PROPOSED
 
     profile_dir = Path(profile_dir)
     everything = pd.read_csv(profile_dir / "results_long.csv")
@@ -349,7 +351,7 @@ def answer_markdown(profile_dir: str | Path) -> str:
             diff = (f"{row['diff']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}] "
                     f"({'resolved' if row['resolved'] else 'not resolved'})")
         else:  # no saved embeddings to pair: the best reference row by its mean, no paired difference
-            means = {c: x.mean() for c, x in top1.items() if c in REFERENCE_ROWS and c not in ("chance", "ceiling")}
+            means = {c: x.mean() for c, x in top1.items() if c in MATCHERS}
             ref, diff = (max(means, key=means.get) if means else None), "-"
         reference = f"`{ref}` {cell(top1[ref])}" if ref in top1 else "-"
         chance = f"{top1['chance'].mean():.3f}" if "chance" in top1 else "-"

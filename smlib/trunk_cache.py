@@ -27,7 +27,7 @@ from tqdm import tqdm
 from .atomic import alive
 from .domains import DOMAINS
 from .models.packed import PACK_TEXTS, embed_packed, embed_states, span_rows
-from .training import Embedder
+from .training import Embedder, plain_embedder
 
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "cache" / "trunk"
 CACHE_ENV = "SMLIB_CACHE_DIR"  # another cache root (its trunk/ folder is used), e.g. a cold one for --reproduce
@@ -240,7 +240,7 @@ def cached_embedder(root: str | Path | None = None):
     first use) read by a CachedEmbedder; for any other model, the plain forward."""
     def make(model, dataset, progress: bool = True) -> Embedder:
         if not model.cached_trunk:
-            return Embedder(model, dataset)
+            return plain_embedder(model, dataset, progress)
         return CachedEmbedder(model, dataset, load_or_build_cache(model, dataset, root, progress))
 
     return make

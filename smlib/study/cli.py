@@ -196,11 +196,16 @@ def reproduce_mode(options: StudyOptions, against: str) -> int:
     return 1 if failures else 0
 
 
+def _existing(profile_dir: Path) -> Path:
+    """profile_dir, which a mode that only reads the record needs to exist (its lock would create it)."""
+    if not profile_dir.is_dir():
+        raise RunFolderError(f"{profile_dir}: no such record (check --out and --profile)")
+    return profile_dir
+
+
 def table_only_mode(profile_dir: Path, update: bool) -> int:
     """--table-only: the tables (and with update, the README blocks) rebuilt from the record, nothing trained."""
-    if not profile_dir.is_dir():  # the lock would create it
-        raise RunFolderError(f"{profile_dir}: no such record (check --out and --profile)")
-    with StudyLock(profile_dir):  # no study writes the runs or the tables meanwhile
+    with StudyLock(_existing(profile_dir)):  # no study writes the runs or the tables meanwhile
         if update:
             update_readme(profile_dir)  # writes the tables, then the README blocks from them
         else:
@@ -211,9 +216,7 @@ def table_only_mode(profile_dir: Path, update: bool) -> int:
 
 def recompute_mode(profile_dir: Path) -> int:
     """--recompute-metrics: every recorded run's metrics.json from its embeddings.npz, then the tables."""
-    if not profile_dir.is_dir():
-        raise RunFolderError(f"{profile_dir}: no such record (check --out and --profile)")
-    with StudyLock(profile_dir):
+    with StudyLock(_existing(profile_dir)):
         report = recompute_metrics(profile_dir)
     runs = [r for r in report if r["kind"] == "run"]
     refs = [r for r in report if r["kind"] == "references"]
