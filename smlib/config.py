@@ -29,6 +29,7 @@ from .params_schema import (  # noqa: F401 - the schema's names are part of this
 from .params_yaml import ParamsError, _read_yaml, parse_yaml  # noqa: F401 - parse_yaml is part of this API
 from .project import PARAMS_DIR, PARAMS_ENV, REPO_ROOT, params_root, project_root  # noqa: F401 - where params/ is
 from .record import MAX_NAME, MAX_RUN_NAME, is_sweep_run, safe_component, sweep_prefix, sweep_run_name  # noqa: F401 - names of folders
+from .registrations import import_modules
 
 PROPOSED = "v3_contrastive"  # the condition the others are read against (first in tables, paired differences)
 # Rows every results table carries beside the conditions (evaluation.reference_rows computes them per dataset):
@@ -125,21 +126,10 @@ def load_params(condition: str = PROPOSED, profile: str = "quick", overrides: di
     that block applies on top of the profile for runs of that text variant only (verbatim is learned far
     faster than disjoint, so it may get its own budget). Errors name the file and the dotted key.
     """
-    params_dir = params_root(params_dir)
-    for kind, name in (("profiles", profile), ("conditions", condition)):
-        # a name, never a path: '--profile ../base' would read params/base.yaml and write outside the out folder
-        if not isinstance(name, str) or not safe_component(name) or not (params_dir / kind / f"{name}.yaml").is_file():
-            raise ParamsError(f"unknown {kind[:-1]} '{name}': choose one of {available(kind, params_dir)}")
-    profile_path = str(params_dir / "profiles" / f"{profile}.yaml")
-    profile_layer = _read_yaml(Path(profile_path))
+    layers = _layers(condition, profile, overrides, params_dir)
+    import_named(layers)  # first: the modules may register a loss term, variant or metric the layers name
+    profile_path, profile_layer = layers[1]
     variant_blocks = _variant_blocks(profile_layer.pop("variants", {}), profile_path)
-    condition_path = params_dir / "conditions" / f"{condition}.yaml"
-    layers = [
-        (str(params_dir / "base.yaml"), _read_yaml(params_dir / "base.yaml", may_be_empty=False)),
-        (profile_path, profile_layer),
-        (str(condition_path), _read_yaml(condition_path, may_be_empty=False)),
-        ("overrides", _dotted_overrides(overrides or {})),
-    ]
     merged, origin = _merge_layers(layers)
     variant = (merged.get("data") or {}).get("variant") if isinstance(merged.get("data"), dict) else None
     if variant_blocks.get(variant):
@@ -151,6 +141,44 @@ def load_params(condition: str = PROPOSED, profile: str = "quick", overrides: di
     if overrides:  # the files as written must be valid on their own: an override may not hide a bad file
         validate_params(*_merge_layers(layers[:-1]))
     return validate_params(merged, origin)
+
+
+def _layers(condition: str, profile: str, overrides: dict | None, params_dir) -> list[tuple[str, dict]]:
+    """The params layers of one run as read, unchecked: (source, dict) of base, profile, condition, overrides."""
+    params_dir = params_root(params_dir)
+    for kind, name in (("profiles", profile), ("conditions", condition)):
+        # a name, never a path: '--profile ../base' would read params/base.yaml and write outside the out folder
+        if not isinstance(name, str) or not safe_component(name) or not (params_dir / kind / f"{name}.yaml").is_file():
+            raise ParamsError(f"unknown {kind[:-1]} '{name}': choose one of {available(kind, params_dir)}")
+    condition_path = params_dir / "conditions" / f"{condition}.yaml"
+    return [(str(params_dir / "base.yaml"), _read_yaml(params_dir / "base.yaml", may_be_empty=False)),
+            (str(params_dir / "profiles" / f"{profile}.yaml"), _read_yaml(params_dir / "profiles" / f"{profile}.yaml")),
+            (str(condition_path), _read_yaml(condition_path, may_be_empty=False)),
+            ("overrides", _dotted_overrides(overrides or {}))]
+
+
+def import_study_modules(profile: str, names=None, overrides: dict | None = None,
+                         params_dir: str | Path | None = None) -> None:
+    """Import the modules every condition's params name under `imports` (smlib.registrations), so that what they
+    register (a text variant on --variants, a loss term, a metric) is known while the study is planned. A file or
+    name that cannot be read is left to the plan's own checks, which say what is wrong with it; a module that
+    cannot be imported is one ParamsError here."""
+    for condition in conditions(params_dir) if names is None else names:
+        try:
+            layers = _layers(condition, profile, overrides, params_dir)
+        except (ParamsError, TypeError):
+            continue
+        import_named(layers)
+
+
+def import_named(layers: list[tuple[str, dict]]) -> tuple[str, ...]:
+    """Import the modules the params layers name under `imports` (the last layer that sets the key wins, as in the
+    merge), before any other key is checked (smlib.registrations); one ParamsError naming the file otherwise."""
+    source, names = "params", None
+    for where, layer in layers:
+        if isinstance(layer, dict) and "imports" in layer:
+            source, names = where, layer["imports"]
+    return import_modules(names, source)
 
 
 def _merge_layers(layers: list[tuple[str, dict]]) -> tuple[dict, dict]:
@@ -172,7 +200,7 @@ def _variant_blocks(blocks: Any, source: str) -> dict[str, dict]:
             raise ParamsError(f"{source}: unknown variant '{name}' under 'variants' (choose from {', '.join(variants())})")
         if not isinstance(block, dict):
             raise ParamsError(f"{where}: must be a mapping of params, got {block!r}")
-        for key in ("condition", "seed"):
+        for key in ("condition", "seed", "imports"):
             if key in block:
                 raise ParamsError(f"{where}: key '{key}' cannot depend on the variant")
         if isinstance(block.get("data"), dict) and "variant" in block["data"]:

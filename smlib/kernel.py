@@ -23,11 +23,21 @@ _PR_SET_PDEATHSIG = 1
 
 def startup_lines(threads: int | None = None, root: Path = PACKAGE_ROOT) -> list[str]:
     """The kernel's startup code (IPKernelApp.exec_lines): import smlib from root, then install() with this
-    process's record layout (record.SEED_FOLDER), so a kernel walks the record the way its runner writes it."""
+    process's record layout (record.SEED_FOLDER), so a kernel walks the record the way its runner writes it.
+
+    The folders this process imports from follow the kernel's own (runner_path), so a module a study's params
+    name under `imports` (smlib.registrations) is found in the kernel wherever the runner found it."""
     from . import record
 
-    return [f"import sys as _s; _s.path.insert(0, {str(root)!r}); import smlib.kernel as _k; "
+    return [f"import sys as _s; _s.path.insert(0, {str(root)!r}); "
+            f"_s.path.extend(p for p in {runner_path()!r} if p not in _s.path); import smlib.kernel as _k; "
             f"_k.install({threads!r}, seed_folder={record.SEED_FOLDER!r}); del _s, _k"]
+
+
+def runner_path() -> list[str]:
+    """This process's import folders (sys.path; '' is the working folder), absolute, existing ones only."""
+    folders = (os.getcwd() if not p else p for p in sys.path)
+    return list(dict.fromkeys(str(Path(p).resolve()) for p in folders if Path(p).is_dir()))
 
 
 def kernel_arguments(threads: int | None = None, root: Path = PACKAGE_ROOT) -> list[str]:

@@ -18,6 +18,7 @@ from .domains import DOMAINS  # noqa: F401 - part of this API
 from .encoder_info import encoder_limits
 from .limits import BATCH_ITEMS, MIN_LR, data_needs_problem
 from .params_yaml import ParamsError
+from .registrations import MAX_IMPORTS, import_modules
 
 # Upper bounds that catch typos (1e20 people, lr 10) rather than limit research; base.yaml documents each range.
 MAX_PEOPLE = 1_000_000
@@ -151,6 +152,9 @@ class Params(_Strict):
 
     condition: str = Field(pattern=r"^[A-Za-z0-9_]+$")  # a file under <params>/conditions (load_params checks)
     seed: int = Field(ge=0, le=MAX_SEED)
+    # modules imported before these params are checked, in every process that loads them (smlib.registrations);
+    # added after the record (ADDED_KEYS)
+    imports: list[str] = Field(default_factory=list, max_length=MAX_IMPORTS)
     data: DataParams
     model: ModelParams
     loss: LossParams
@@ -196,16 +200,18 @@ class Params(_Strict):
 # Keys added after runs were recorded, with the value that reproduces the earlier behaviour. At that value a key is
 # left out of the params hash and the dataset id, so the committed record stays valid; any other value counts.
 ADDED_KEYS = {("data", "dev_fraction"): 0.0, ("data", "train_phrasings"): None, ("data", "augment_views"): 0,
-              ("train", "keep"): "last", ("model", "dropout"): None}
+              ("train", "keep"): "last", ("model", "dropout"): None, ("imports",): []}
 
 
 def without_added_keys(d: dict) -> dict:
     """A params dict (or its seed + data part) with the keys added after the record left out at their earlier
     behaviour: the form hashes and dataset comparisons use."""
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
-    for (section, key), neutral in ADDED_KEYS.items():
-        if isinstance(out.get(section), dict) and out[section].get(key, neutral) == neutral:
-            out[section].pop(key, None)
+    for path, neutral in ADDED_KEYS.items():
+        *section, key = path  # a top-level key, or a key one level inside a section
+        where = out.get(section[0]) if section else out
+        if isinstance(where, dict) and where.get(key, neutral) == neutral:
+            where.pop(key, None)
     return out
 
 
@@ -235,6 +241,8 @@ def _check_known_keys(layer: dict, model: type[BaseModel], source: str, prefix: 
 def validate_params(d: dict, origin: dict | None = None) -> Params:
     """Validate a merged dict, naming the source file and dotted key of the first problem."""
     origin = origin or {}
+    if isinstance(d, dict):
+        import_modules(d.get("imports"), origin.get(("imports",), "params"))  # first: they may register what d names
     try:
         return Params.model_validate(_lists_to_plain(d))
     except ValidationError as e:
@@ -259,6 +267,9 @@ def _lists_to_plain(d: Any) -> Any:
 
 
 def params_from_dict(d: dict) -> Params:
-    """Rebuild Params from a saved dict (a manifest or checkpoint), with clear errors."""
+    """Rebuild Params from a saved dict (a manifest or checkpoint), with clear errors; the modules it names under
+    `imports` are imported first (smlib.registrations)."""
+    if isinstance(d, dict):
+        import_modules(d.get("imports"), "saved params")
     _check_known_keys(d, Params, "saved params")
     return validate_params(d)

@@ -72,16 +72,19 @@ def cpu_flags() -> str:
     return " ".join(f for f in wanted if f in flags) or "none of avx2/avx512/amx"
 
 
-def run_provenance(device) -> dict:
+def run_provenance(device, imports=()) -> dict:
     """train.json's (and references.json's) "provenance": smlib source hash, git commits, torch, python, device,
-    threads, CPU and flags."""
+    threads, CPU and flags; with imports (the params' `imports`), each module's source hash under "imports"."""
     import torch
+
+    from .registrations import source_hashes
 
     device = torch.device(device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
     return {"smlib_source": source_hash(), **git_state(), "torch": torch.__version__,
             "python": platform.python_version(), "device": str(device), "device_name": name,
-            "threads": torch.get_num_threads(), "cpu": cpu_model(), "cpu_flags": cpu_flags()}
+            "threads": torch.get_num_threads(), "cpu": cpu_model(), "cpu_flags": cpu_flags()} | \
+        ({"imports": source_hashes(imports)} if imports else {})
 
 
 def record_provenance(runs) -> pd.DataFrame:
@@ -97,9 +100,11 @@ def record_provenance(runs) -> pd.DataFrame:
                      "smlib_source": prov.get("smlib_source", NOT_RECORDED),
                      "smlib_commit": prov.get("smlib_commit") or prov.get("git_commit"),
                      "machine": f"{prov['cpu']} ({prov['cpu_flags']})" if "cpu" in prov else NOT_RECORDED,
-                     "accelerator": prov.get("device_name") if str(prov.get("device", "cpu")) != "cpu" else None})
+                     "accelerator": prov.get("device_name") if str(prov.get("device", "cpu")) != "cpu" else None,
+                     "imports": ", ".join(f"{m} `{h}`" for m, h in prov["imports"].items()) if prov.get("imports")
+                     else None})
     return pd.DataFrame(rows, columns=["variant", "seed", "run", "precision", "smlib_source", "smlib_commit",
-                                       "machine", "accelerator"])
+                                       "machine", "accelerator", "imports"])
 
 
 def check_one_precision(frame: pd.DataFrame, where) -> None:
@@ -132,9 +137,11 @@ def provenance_markdown(frame: pd.DataFrame) -> str:
     source_text, one = "; ".join(parts), len(parts) == 1
     # a CUDA run names its GPU; a CPU run's machine is its device (counted skips the runs without one)
     accelerators = f"; accelerator {counted('accelerator')}" if frame["accelerator"].notna().any() else ""
+    # a study's own modules (the params' imports) with their source hashes: an edited module shows a second hash
+    imported = f"; imported modules {counted('imports')}" if frame["imports"].notna().any() else ""
     return (f"\nProvenance ({len(frame)} trained runs, from each run's train.json): precision {counted('precision')}; "
             f"smlib source {'(one for every run) ' if one else '(**more than one**) '}{source_text}; "
-            f"machine {counted('machine')}{accelerators}.\n")
+            f"machine {counted('machine')}{accelerators}{imported}.\n")
 
 
 def runtime_info() -> dict:

@@ -12,7 +12,16 @@ import torch
 from . import atomic
 from .config import params_from_dict
 from .evaluation import load_embeddings, one_line, strict_json_record
-from .record import COMPLETION, RunFolderError, check_run, iter_datasets, iter_runs, run_state, write_completion
+from .record import (
+    COMPLETION,
+    RunFolderError,
+    check_run,
+    import_recorded,
+    iter_datasets,
+    iter_runs,
+    run_state,
+    write_completion,
+)
 from .references import from_similarity
 from .run_metrics import cross_domain_metrics, metrics_from_embeddings
 
@@ -49,6 +58,7 @@ def _recompute_run(path: Path, log) -> dict:
     folder = path.parent
     try:
         record = json.loads(path.read_text())
+        import_recorded(record, path)
         params = params_from_dict(record["params"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, OSError) as e:
         raise RunFolderError(f"{path} is corrupted ({one_line(e)}); nothing of it was rewritten") from None
@@ -88,6 +98,7 @@ def check_adoptable(folder: str | Path, shown: int = 3) -> None:
     advice = "move the folder away to rerun this condition"
     try:
         record = json.loads(path.read_text())
+        import_recorded(record, path)
         params = params_from_dict(record["params"])
         old = record["metrics"]
         if not isinstance(old, dict):
@@ -123,7 +134,9 @@ def _recompute_references(path: Path, log) -> dict:
         return {"run": str(path), "kind": "references", "skipped": "no eval params or similarities", "changed": {}}
     try:
         saved = json.loads(path.read_text())
-        params = params_from_dict(json.loads(run.read_text())["params"])
+        run_record = json.loads(run.read_text())
+        import_recorded(run_record, run)
+        params = params_from_dict(run_record["params"])
         with np.load(sims_path) as z:
             sims = {k: torch.from_numpy(z[k]) for k in z.files if k != "person_ids"}
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, OSError) as e:

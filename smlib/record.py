@@ -436,3 +436,15 @@ class StudyLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+def import_recorded(record, path) -> None:
+    """Import the modules a run's record ({"params": ...}) names under `imports` (smlib.registrations), so what they
+    registered (loss terms, metrics) is known where the record is read; else RunFolderError naming file and module."""
+    from .registrations import import_modules
+
+    params = record.get("params") if isinstance(record, dict) else None
+    try:  # a record without params, or with params that are not a mapping, names none
+        import_modules(params.get("imports") if isinstance(params, dict) else None, str(path))
+    except ParamsError as e:
+        raise RunFolderError(f"{e} (reading this run needs the modules its params import)") from None

@@ -161,7 +161,7 @@ def write_references(rows: list[dict], params: Params, out_dir: str | Path, sele
 
     atomic.write_text(path, json.dumps({"rows": rows, "data_params": params.data_params(),
                                         "encoder": params.model.base_model, "selection": selection or {},
-                                        "provenance": run_provenance(pick_device(params.train.device))},
+                                        "provenance": run_provenance(pick_device(params.train.device), params.imports)},
                                        indent=2, sort_keys=True))
     return path
 

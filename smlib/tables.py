@@ -13,7 +13,7 @@ from . import atomic, compat
 from .config import REPO_ROOT, is_sweep_run, ordered_variants, row_order, without_added_keys
 from .metrics import seed_interval
 from .provenance import check_one_precision, provenance_markdown, record_provenance
-from .record import RunFolderError, iter_complete_runs, iter_datasets, warn_unrecorded
+from .record import RunFolderError, import_recorded, iter_complete_runs, iter_datasets, warn_unrecorded
 from .run_metrics import add_derived, interval_metrics, summary_metrics
 
 KEY_COLUMNS = ["variant", "condition", "seed"]
@@ -162,6 +162,7 @@ def collect_results(profile_dir: str | Path) -> pd.DataFrame:
         try:
             r = json.loads(path.read_text())  # a sweep point's folder name, e.g. v3_contrastive@prefix_dim=16, names its row
             condition = name if is_sweep_run(name) and name.startswith(r["condition"]) else r["condition"]
+            import_recorded(r, path)  # the modules that register its metrics
             records.append({"variant": r["variant"], "condition": condition, "seed": r["seed"], **r["metrics"]})
         except (json.JSONDecodeError, KeyError, TypeError) as e:
             raise RunFolderError(f"{path} is corrupted ({e})") from None

@@ -36,6 +36,7 @@ class TrainResult:
     cache_seconds: float = 0.0  # setting up the embedder: reading or building the trunk cache
     stopped_early: bool = False  # target_top1 reached or max_seconds spent before the planned steps
     selection: dict | None = None  # the dev slice's rule, the kept step and every check (smlib.selection)
+    imports: tuple = ()  # the params' imports (smlib.registrations), whose source hashes the provenance records
 
     def headline(self, checkpoint_dir=None) -> str:
         """One line: wall time, device and precision, trunk-cache time (and where the checkpoint went)."""
@@ -72,8 +73,8 @@ class TrainResult:
         h = self.history
         return {"train_seconds": round(self.seconds, 2), "steps": len(h), "step_seconds": round(float(h["seconds"].sum()), 2),
                 "cache_seconds": round(self.cache_seconds, 2), "precision": self.model.precision,
-                "median_step_seconds": float(h["seconds"].median()),
-                "provenance": run_provenance(self.model.device)} | ({"selection": self.selection} if self.selection else {})
+                "median_step_seconds": float(h["seconds"].median()), "provenance": run_provenance(self.model.device,
+                self.imports)} | ({"selection": self.selection} if self.selection else {})
 
     def save(self, out_dir: str | Path, figure=None) -> Path:
         """Write history.csv, train.json (timings, steps, precision) and, if given, the training-curves figure."""
@@ -441,7 +442,7 @@ def train(params, dataset: Dataset, model: SharedEmbeddingModel | None = None, p
     keep.restore()
     model.eval()
     result = TrainResult(model, loss_fn, pd.DataFrame(history), time.perf_counter() - t_start, run.cache_seconds,
-                         stopped_early, keep.record())
+                         stopped_early, keep.record(), tuple(params.imports))
     if checkpoint_dir is not None:
         save_checkpoint(model, loss_fn, params, checkpoint_dir,
                         training={**result.summary(), "device": str(model.device),

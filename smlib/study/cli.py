@@ -48,6 +48,12 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def _csv_or_none(value: str | None) -> tuple[str, ...] | None:
+    """A comma list flag's names, or None where the flag was not given (the runner then takes its default, after
+    the params' imports are in)."""
+    return None if value is None else tuple(_csv(value))
+
+
 def parse_overrides(items: list[str]) -> dict:
     """--set KEY=VALUE items -> {dotted key: value}; values are YAML (1e-4 reads as a number)."""
     overrides: dict = {}
@@ -176,7 +182,7 @@ def main(argv=None) -> int:
 def study_options(args) -> StudyOptions:
     """The parsed flags of a run or a reproduction as the runner's options."""
     return StudyOptions(profile=args.profile, conditions=None if args.conditions == "all" else tuple(_csv(args.conditions)),
-                        seeds=parse_seeds(args.seeds), variants=tuple(_csv(args.variants)), out=args.out,
+                        seeds=parse_seeds(args.seeds), variants=_csv_or_none(args.variants), out=args.out,
                         overrides=parse_overrides(args.set), log_output=args.log_output,
                         refresh_references=args.refresh_references,
                         sweep=parse_sweep(args.sweep) if args.sweep is not None else None,
@@ -241,9 +247,9 @@ def _main(argv=None) -> int:
     ap.add_argument("--profile", default="quick", help=f"one of {_available('profiles')}")
     ap.add_argument("--conditions", default="all", help="comma list or 'all'")
     ap.add_argument("--seeds", default="42", help="comma list of ints")
-    ap.add_argument("--variants", default=",".join(variants(default_only=True)),
-                    help=f"comma list of text variants out of {', '.join(variants())} "
-                         f"(default: {','.join(variants(default_only=True))})")
+    ap.add_argument("--variants", default=None,
+                    help=f"comma list of text variants out of {', '.join(variants())}, or one a module under the "
+                         f"params' imports registers (default: {','.join(variants(default_only=True))})")
     ap.add_argument("--out", default=None, help="root of the run record (default: runs/; with --reproduce: "
                     "runs-reproduced/)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=YAML",

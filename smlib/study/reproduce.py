@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from ..compare import verdicts, write_comparison
-from ..config import REFERENCE_ROWS
+from ..config import REFERENCE_ROWS, import_study_modules
 from ..config import conditions as all_conditions
 from ..config import variants as registered_variants
 from ..record import RunFolderError, dataset_in, is_sweep_run, iter_runs
@@ -49,6 +49,7 @@ def reproduce(options: StudyOptions, against: str | Path = ROOT / "runs") -> tup
     cold caches, then write and print the comparison with the committed record `against`. Returns (verdict per
     variant, failures)."""
     profile, out, seeds, conditions = options.profile, options.out, options.seeds, options.conditions
+    import_study_modules(options.profile, options.conditions, options.overrides)  # a variant they register counts
     variants = options.variants if options.variants is not None else registered_variants(default_only=True)
     committed, reproduced = check_reproduce(profile, out, against)
     for seed in seeds:

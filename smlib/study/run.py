@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..atomic import RecordWriteError, remove_stale_temps
-from ..config import REFERENCE_ROWS, ParamsError, without_added_keys
+from ..config import REFERENCE_ROWS, ParamsError, import_study_modules, without_added_keys
 from ..config import variants as registered_variants
 from ..recompute import check_adoptable
 from ..record import (
@@ -208,6 +208,7 @@ def run_study(options: StudyOptions | str | None = None, /, **fields) -> tuple[p
     o = replace(options, **fields) if options is not None else StudyOptions(**fields)
     profile, executor, threads = o.profile, o.executor, o.threads
     paths = tuple(Path(p).resolve() for p in (o.out, o.data_root, o.checkpoint_root))
+    import_study_modules(profile, o.conditions, o.overrides)  # the params' imports: a variant they register counts
     variants = registered_variants(default_only=True) if o.variants is None else o.variants
     check_executor(executor, o.scheduler, o.workers)
     if executor == "dask" and threads is None:
