@@ -1,9 +1,36 @@
-"""Embedding helpers shared by the models, the losses and the metrics: slicing a Matryoshka prefix and L2-normalising."""
+"""Embedding helpers shared by the models, the losses and the metrics: pooling a text's token states into one vector
+(the one pooling every path uses), slicing a Matryoshka prefix and L2-normalising."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+
+def mean_pool(states: torch.Tensor, segment: torch.Tensor, n_texts: int) -> torch.Tensor:
+    """The pooling of every path (training, evaluation, the fast path; export declares it as
+    sentence_transformers_pooling): the mean of each text's token states, summed in float32.
+
+    states (N, H): real tokens only, of any dtype; segment (N,): the text each row belongs to, 0..n_texts-1.
+    Returns (n_texts, H) float32 (a text without tokens is zeros)."""
+    sums = torch.zeros(n_texts, states.shape[-1], dtype=torch.float32, device=states.device)
+    sums = sums.index_add(0, segment, states.float())
+    counts = torch.zeros(n_texts, dtype=torch.float32, device=states.device)
+    counts = counts.index_add(0, segment, torch.ones(len(segment), dtype=torch.float32, device=states.device))
+    return sums / counts.clamp(min=1)[:, None]
+
+
+def mean_pool_padded(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """mean_pool of padded states: hidden (C, T, H) with attention_mask (C, T), 1 at real tokens -> (C, H)."""
+    keep = attention_mask.bool()
+    segment = torch.arange(hidden.shape[0], device=hidden.device)[:, None].expand_as(keep)[keep]
+    return mean_pool(hidden[keep], segment, hidden.shape[0])
+
+
+def sentence_transformers_pooling(width: int) -> dict:
+    """The sentence-transformers Pooling config (1_Pooling/config.json) that computes mean_pool."""
+    return {"word_embedding_dimension": width, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
+            "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False}
 
 
 def check_dim(dim: int, width: int) -> None:

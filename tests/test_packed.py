@@ -132,3 +132,42 @@ def test_encode_both_is_encode_and_encode_prefix(condition):
     assert torch.allclose(full, model.encode(TEXTS, "dating"), atol=1e-6)
     assert torch.allclose(prefix, model.encode_prefix(TEXTS, "dating"), atol=1e-6)
     assert prefix.shape == (len(TEXTS), model.identity_dim)
+
+
+# --- the one pooling ----------------------------------------------------------------------------------------------
+
+def test_mean_pool_is_each_texts_token_mean_in_float32_in_either_layout():
+    """Closed form: text 0 = rows [1, 2] and [3, 4], text 1 = [5, 6], text 2 has no token; the padded layout of the
+    same states gives the same; bf16 states are summed in float32 (1 + 2^-8 is not a bf16 number, so a bf16 sum of
+    256 ones and 256 values 2^-8 would lose the small ones: their float32 mean is (256 + 1) / 512)."""
+    from smlib.embeddings import mean_pool, mean_pool_padded
+
+    states = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    pooled = mean_pool(states, torch.tensor([0, 0, 1]), 3)
+    assert pooled.dtype == torch.float32 and torch.equal(pooled, torch.tensor([[2.0, 3.0], [5.0, 6.0], [0.0, 0.0]]))
+    hidden = torch.tensor([[[1.0, 2.0], [3.0, 4.0]], [[5.0, 6.0], [99.0, 99.0]]])  # text 1's second token is padding
+    assert torch.equal(mean_pool_padded(hidden, torch.tensor([[1, 1], [1, 0]])), pooled[:2])
+    small = torch.cat([torch.ones(256, 1), torch.full((256, 1), 2.0 ** -8)]).to(torch.bfloat16)
+    assert mean_pool(small, torch.zeros(512, dtype=torch.long), 1).item() == (256 + 256 * 2.0 ** -8) / 512
+
+
+def test_one_pooling_serves_training_evaluation_the_fast_path_and_export():
+    """No other module of smlib defines a pooling (a function named *pool* or *_mean*), and the exported
+    sentence-transformers folder declares the pooling the model computes (test_export checks the folder's vectors
+    against encode_prefix)."""
+    import ast
+    import re
+    from pathlib import Path
+
+    import smlib
+    from smlib.embeddings import sentence_transformers_pooling
+
+    package = Path(smlib.__file__).parent
+    pooling = {(p.relative_to(package).as_posix(), node.name) for p in package.rglob("*.py")
+               for node in ast.walk(ast.parse(p.read_text())) if isinstance(node, ast.FunctionDef)
+               and re.search(r"pool(?!ed)|_mean$", node.name.lower())}  # not `pooled`, which calls the model
+    assert pooling == {("embeddings.py", "mean_pool"), ("embeddings.py", "mean_pool_padded"),
+                       ("embeddings.py", "sentence_transformers_pooling")}, pooling
+    assert sentence_transformers_pooling(384)["pooling_mode_mean_tokens"] is True
+    export = (package / "models" / "export.py").read_text()
+    assert "sentence_transformers_pooling(hidden)" in export and "pooling_mode_mean_tokens" not in export

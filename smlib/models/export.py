@@ -1,8 +1,9 @@
 """A trained model as a sentence-transformers folder, written without importing sentence-transformers.
 
 The checkpoint folder itself is the sentence-transformers folder: `modules.json` at its root points at the
-`encoder/` that `save_pretrained` already wrote (no second copy of the weights), then mean pooling, then, for
-projection_heads, the identity head as a Dense module with no activation. So
+`encoder/` that `save_pretrained` already wrote (no second copy of the weights), then the model's own pooling
+(`smlib.embeddings.mean_pool`, declared by `sentence_transformers_pooling`), then, for projection_heads, the
+identity head as a Dense module with no activation. So
 
     SentenceTransformer(checkpoint, truncate_dim=K).encode(texts, normalize_embeddings=True)
 
@@ -30,6 +31,7 @@ import torch
 import transformers
 from safetensors.torch import save_file
 
+from ..embeddings import sentence_transformers_pooling
 from .checksums import RETRAIN, TASK, CheckpointError, check_safetensors, read_json, record_checksums, verify_checksums
 
 ENCODER = "encoder"  # the save_pretrained folder inside a checkpoint: the Transformer module's path
@@ -78,9 +80,7 @@ def _layout(folder: Path, model, head: torch.nn.Linear | None, dims: list[int], 
     hidden = model.transformer.config.hidden_size
     modules = [_module(0, ENCODER, "Transformer"), _module(1, "1_Pooling", "Pooling")]
     _json(folder / ENCODER / "sentence_bert_config.json", {"max_seq_length": model.max_length, "do_lower_case": False})
-    _json(folder / "1_Pooling" / "config.json", {
-        "word_embedding_dimension": hidden, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
-        "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False})
+    _json(folder / "1_Pooling" / "config.json", sentence_transformers_pooling(hidden))  # the model's own pooling
     if head is not None:
         _dense(head, folder / "2_Dense")
         modules.append(_module(2, "2_Dense", "Dense"))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..embeddings import mean_pool, mean_pool_padded
 from .shared import autocast, encoder_layers
 
 PACK_TEXTS = 256  # texts per packed group: bounds the attention grid (texts x longest x H)
@@ -139,13 +140,6 @@ def packed_layer(layer: torch.nn.Module, x: torch.Tensor, packing: Packing, fast
     return out.LayerNorm(drop(out.dense(inner), out.dropout.p, train) + h)  # (N, H)
 
 
-def packed_mean(x: torch.Tensor, packing: Packing) -> torch.Tensor:
-    """Mean of each text's tokens, in fp32: (N, H) -> (C, H)."""
-    sums = torch.zeros(len(packing.lengths), x.shape[-1], dtype=torch.float32, device=x.device)
-    sums = sums.index_add(0, packing.segment, x.float())
-    return sums / packing.lengths[:, None].to(torch.float32)
-
-
 def embed_packed(model, tokens: torch.Tensor, lengths, fast_dropout: bool = True,
                  pack_texts: int = PACK_TEXTS) -> torch.Tensor:
     """The model's embedding of texts from their cached trunk states packed into one (N_tokens, H) matrix (text
@@ -167,7 +161,7 @@ def embed_packed(model, tokens: torch.Tensor, lengths, fast_dropout: bool = True
             x = tokens.index_select(0, rows.to(tokens.device)).to(model.device)  # (N_g, H)
             for layer in top:
                 x = packed_layer(layer, x, packing, fast_dropout)
-            pooled.append(packed_mean(x, packing))
+            pooled.append(mean_pool(x, packing.segment, len(packing.lengths)))  # (C, H)
     out = model._finish(torch.cat(pooled))  # (C, H) in length order
     return out[inverse.to(out.device)]  # (C, H) in input order
 
@@ -188,6 +182,6 @@ def embed_states(model, states: list[torch.Tensor]) -> torch.Tensor:
                 hidden[row, : len(states[i])] = states[i]
                 mask[row, : len(states[i])] = 1
             hidden, mask = hidden.to(model.device), mask.to(model.device)
-            pooled.append(model._pool(model._run_layers(hidden, mask, top), mask))
+            pooled.append(mean_pool_padded(model._run_layers(hidden, mask, top), mask))
     out = model._finish(torch.cat(pooled))  # (N, H) in length order
     return out[inverse.to(out.device)]  # (N, H) in input order

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from ..embeddings import truncate_normalize
+from ..embeddings import mean_pool_padded, truncate_normalize
 from .encoder import load_encoder
 
 try:  # transformers >= 4.53 builds the attention mask in one helper; older versions use the model's own
@@ -178,10 +178,6 @@ class SharedEmbeddingModel(nn.Module):
         finally:
             self.transformer.train(was_training)
 
-    def _pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (C, T, 1)
-        return ((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).float()  # (C, H)
-
     def _finish(self, pooled: torch.Tensor) -> torch.Tensor:
         return self.adapter(pooled) if self.adapter is not None else pooled  # (N, H)
 
@@ -209,7 +205,7 @@ class SharedEmbeddingModel(nn.Module):
                 else:
                     hidden = self.transformer(input_ids=batch["input_ids"],
                                               attention_mask=batch["attention_mask"]).last_hidden_state  # (C, T, H)
-                pooled.append(self._pool(hidden, batch["attention_mask"]))
+                pooled.append(mean_pool_padded(hidden, batch["attention_mask"]))  # (C, H)
         out = self._finish(torch.cat(pooled))  # (N, H) in length order
         return out[inverse.to(out.device)]  # (N, H) in input order
 
