@@ -1,6 +1,6 @@
 """What the encoder's prior carries to new wording, phrase by phrase, and the identification it allows.
 
-Run:  .venv/bin/python benchmarks/phrase_prior.py [--seeds 42,43,44] [--draws 20] [--out benchmarks/phrase_prior]
+Run:  .venv/bin/python benchmarks/phrase_prior.py [--seeds 42,43,44] [--draws 20] [--phrasings 3] [--name frozen]
       .venv/bin/python benchmarks/phrase_prior.py --checkpoint DIR --name finetuned_seed42   (a trained encoder)
 
 Every trait phrase of the dev and heldout wordings is embedded alone (the frozen bundled encoder's pooled output,
@@ -33,7 +33,7 @@ import torch  # noqa: E402
 from smlib.config import load_params  # noqa: E402
 from smlib.data import load_or_build  # noqa: E402
 from smlib.data.wording.dev import DEV_VOCAB  # noqa: E402
-from smlib.data.wording.disjoint import DISJOINT_VOCAB  # noqa: E402
+from smlib.data.wording.disjoint import DEFAULT_PHRASINGS, DISJOINT_VOCAB, MAX_PHRASINGS  # noqa: E402
 from smlib.data.wording.heldout import HELDOUT_VOCAB  # noqa: E402
 from smlib.phrase_prior import identification_ceiling, read_phrases  # noqa: E402
 from smlib.provenance import cpu_flags, cpu_model  # noqa: E402
@@ -78,25 +78,32 @@ def main() -> None:
     ap.add_argument("--seeds", default="42,43,44")
     ap.add_argument("--draws", type=int, default=20)
     ap.add_argument("--checkpoint", default=None, help="a trained run's checkpoint folder (default: the frozen encoder)")
+    ap.add_argument("--phrasings", type=int, default=DEFAULT_PHRASINGS,
+                    help=f"training phrases per value the centroids use (default {DEFAULT_PHRASINGS}, the record's; "
+                         f"at most {MAX_PHRASINGS})")
     ap.add_argument("--name", default="frozen", help="the output files' prefix")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "phrase_prior"))
     args = ap.parse_args()
+    torch.set_num_threads(1)  # a phrase near two centroids reads the same on every thread count (the sums' order)
     seeds = [int(s) for s in args.seeds.split(",")]
+    if not 1 <= args.phrasings <= MAX_PHRASINGS:
+        ap.error(f"--phrasings {args.phrasings}: expected 1..{MAX_PHRASINGS}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     text = io.StringIO()
     with contextlib.redirect_stdout(text):
         print(f"# {cpu_model()} ({cpu_flags()}); torch {torch.__version__}; "
-              f"python benchmarks/phrase_prior.py --seeds {args.seeds} --draws {args.draws}"
+              f"python benchmarks/phrase_prior.py --seeds {args.seeds} --draws {args.draws} --phrasings {args.phrasings}"
               + (f" --checkpoint {args.checkpoint} --name {args.name}" if args.checkpoint else ""))
         readings, ceilings = [], []
+        training = {d: {a: {v: phs[: args.phrasings] for v, phs in values.items()} for a, values in attrs.items()}
+                    for d, attrs in DISJOINT_VOCAB.items()}  # the centroids: the first --phrasings training phrases
         for space, embed in embedders(args.checkpoint, seeds[0]).items():
             confusions = {}
             for wording, vocab in WORDINGS.items():
                 for domain in ("dating", "hiring"):
                     with torch.no_grad():
-                        r = read_phrases(functools.partial(embed, domain=domain), DISJOINT_VOCAB[domain],
-                                         vocab[domain])
+                        r = read_phrases(functools.partial(embed, domain=domain), training[domain], vocab[domain])
                     confusions[(wording, domain)] = r
                     label = args.name if space == args.name else f"{args.name}_{space}"
                     r.confusion_frame().to_csv(out / f"{label}_confusion_{wording}_{domain}.csv", float_format="%.3f")

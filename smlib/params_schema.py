@@ -46,10 +46,14 @@ class DataParams(_Strict):
 
     @model_validator(mode="after")
     def _known_variant(self):
-        from .data.texts import variant_names  # the registry of text variants
+        from .data.texts import get_variant, variant_names  # the registry of text variants
 
         if self.variant not in variant_names():
             raise ValueError(f"unknown text variant {self.variant!r} (choose from {', '.join(variant_names())})")
+        most = get_variant(self.variant).max_phrasings()
+        if self.train_phrasings is not None and most is not None and self.train_phrasings > most:
+            raise ValueError(f"train_phrasings={self.train_phrasings} asks for more than the {most} training phrases "
+                             f"per trait value that variant {self.variant!r} has")
         return self
 
 

@@ -178,3 +178,88 @@ def test_audit_is_reproducible_and_separates_variants():
     assert first["identifiability_ceiling"] >= 0.9
     table = audit_table(val[:40])
     assert list(table.index) == list(VARIANTS)
+
+
+# --- the grown training table ------------------------------------------------------------------------------------
+
+def _evaluation_words() -> set[str]:
+    from smlib.data.wording.dev import DEV_VOCAB
+    from smlib.data.wording.heldout import HELDOUT_VOCAB
+
+    return {w for vocab in (DEV_VOCAB, HELDOUT_VOCAB) for attrs in vocab.values() for values in attrs.values()
+            for phrases in values.values() for ph in phrases for w in content_tokens(ph)}
+
+
+def test_the_training_table_grew_to_twelve_phrasings_without_the_evaluation_wordings_words():
+    """Every value has MAX_PHRASINGS distinct phrases per domain; those past the first DEFAULT_PHRASINGS (written
+    later) use no content word of the dev or heldout tables (the cross-domain rule is the test above)."""
+    from smlib.data.wording.disjoint import DEFAULT_PHRASINGS, MAX_PHRASINGS
+
+    reserved = _evaluation_words()
+    assert (DEFAULT_PHRASINGS, MAX_PHRASINGS) == (3, 12)
+    for domain, attrs in DISJOINT_VOCAB.items():
+        for attr, values in attrs.items():
+            for value, phrases in values.items():
+                assert len(set(phrases)) == len(phrases) == MAX_PHRASINGS, (domain, attr, value)
+                for ph in phrases[DEFAULT_PHRASINGS:]:
+                    assert not content_tokens(ph) & reserved, (domain, attr, value, ph, content_tokens(ph) & reserved)
+
+
+def test_null_train_phrasings_still_renders_every_committed_dataset_as_recorded():
+    """The texts of every committed dataset of a wording variant (runs/quick and runs/smoke), rebuilt from a run's
+    recorded params, hash to the dataset_hash that run recorded: growing the table changed none of them.
+    Budget: about 25 s (seven datasets of up to 1000 people)."""
+    import json
+    from pathlib import Path
+
+    from smlib.data.dataset import build_dataset, content_hash
+    from smlib.params_schema import params_from_dict
+
+    root = Path(__file__).resolve().parents[1] / "runs"
+    checked = 0
+    for profile in ("quick", "smoke"):
+        for metrics in sorted((root / profile).glob("*/seed*/v3_contrastive/metrics.json")):
+            record = json.loads(metrics.read_text())
+            if record["variant"] not in ("disjoint", "heldout"):
+                continue
+            params = params_from_dict(record["params"])
+            assert params.data.train_phrasings is None
+            assert content_hash(build_dataset(params)) == record["dataset_hash"], metrics
+            checked += 1
+    assert checked >= 7
+
+
+def test_the_new_phrasings_lie_no_nearer_to_the_evaluation_wordings_than_the_first_three():
+    """Written without working from the dev and heldout tables, and checked: under the frozen bundled encoder the
+    mean cosine of a value's new phrases to that value's dev and heldout phrases, averaged over values, is no higher
+    than the first three phrases' (per domain). Budget: about 15 s (the bundled encoder, ~1,500 short phrases)."""
+    import torch
+
+    from smlib.config import load_params
+    from smlib.data.wording.dev import DEV_VOCAB
+    from smlib.data.wording.disjoint import DEFAULT_PHRASINGS
+    from smlib.data.wording.heldout import HELDOUT_VOCAB
+    from smlib.models import build_model
+
+    model = build_model(load_params("v3_contrastive", "quick", {"data.variant": "disjoint"})).eval()
+
+    def unit(texts):
+        with torch.no_grad():
+            return torch.nn.functional.normalize(model.embed(list(texts)), dim=-1)
+
+    for domain, attrs in DISJOINT_VOCAB.items():
+        old, new = [], []
+        for attr, values in attrs.items():
+            for value, phrases in values.items():
+                target = unit(DEV_VOCAB[domain][attr][value] + HELDOUT_VOCAB[domain][attr][value])
+                old.append(float((unit(phrases[:DEFAULT_PHRASINGS]) @ target.T).mean()))
+                new.append(float((unit(phrases[DEFAULT_PHRASINGS:]) @ target.T).mean()))
+        assert np.mean(new) <= np.mean(old), (domain, np.mean(new), np.mean(old))
+
+
+def test_train_phrasings_past_the_table_is_refused_naming_it():
+    from smlib.config import ParamsError, load_params
+
+    assert load_params("v3_contrastive", "smoke", {"data.variant": "disjoint", "data.train_phrasings": 12})
+    with pytest.raises(ParamsError, match="train_phrasings=13 asks for more than the 12 training phrases"):
+        load_params("v3_contrastive", "smoke", {"data.variant": "disjoint", "data.train_phrasings": 13})

@@ -263,12 +263,21 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def content_hash(ds: Dataset) -> str:
+    """The dataset's content hash (what its manifest and every run's metrics.json record as its dataset_hash)."""
+    return _content_hash({name: _sha(text) for name, text in _serialise(ds).items()})
+
+
+def _content_hash(file_hashes: dict[str, str]) -> str:
+    return _sha(json.dumps(file_hashes, sort_keys=True))[:16]
+
+
 def write_dataset(ds: Dataset, folder: str | Path, overwrite: bool = False) -> Path:
     """Write the dataset folder with a manifest of content hashes; refuses to overwrite a different dataset."""
     folder = Path(folder).resolve()
     files = _serialise(ds)
     manifest = {**ds.manifest, "files": {name: _sha(text) for name, text in files.items()}}
-    manifest["content_hash"] = _sha(json.dumps(manifest["files"], sort_keys=True))[:16]
+    manifest["content_hash"] = _content_hash(manifest["files"])
     if (folder / "manifest.json").exists() and not overwrite:
         existing = json.loads((folder / "manifest.json").read_text())
         if existing.get("content_hash") != manifest["content_hash"]:

@@ -18,7 +18,13 @@ from .. import compat
 from ..domains import DOMAINS
 from .schema import BIG_FIVE, PersonSchema
 from .wording.dev import DEV_TEMPLATES, DEV_VOCAB
-from .wording.disjoint import DISJOINT_CAREER_GOALS, DISJOINT_EXPERIENCE_BANDS, DISJOINT_TEMPLATES, DISJOINT_VOCAB
+from .wording.disjoint import (
+    DEFAULT_PHRASINGS,
+    DISJOINT_CAREER_GOALS,
+    DISJOINT_EXPERIENCE_BANDS,
+    DISJOINT_TEMPLATES,
+    DISJOINT_VOCAB,
+)
 from .wording.heldout import HELDOUT_TEMPLATES, HELDOUT_VOCAB
 from .wording.verbatim import (
     GOAL_PHRASES,
@@ -80,6 +86,10 @@ class TextVariant:
         """Phrases only validation texts use (what the leakage checks look for in training texts)."""
         return set()
 
+    def max_phrasings(self) -> int | None:
+        """The most training phrases per value data.train_phrasings may ask for (None: the variant has no table)."""
+        return None
+
     def has_own_dev_wording(self) -> bool:
         """Whether the dev slice is written with a wording of its own (then it selects by leave-wording-out)."""
         return False
@@ -140,6 +150,10 @@ class WordingVariant(TextVariant):
         fields = _disjoint_fields(person, domain, rng, vocab)
         return _fill(_reordered(sentences, rng) if view else sentences, fields)
 
+    def max_phrasings(self) -> int | None:
+        return min(len(phrases) for attrs in self.vocab.values() for values in attrs.values()
+                   for phrases in values.values())
+
     def validation_only_phrases(self) -> set[str]:
         vocab = self.held_out_vocab or {}
         return {ph for dom in vocab.values() for attr in dom.values() for phrases in attr.values() for ph in phrases}
@@ -149,9 +163,9 @@ class WordingVariant(TextVariant):
 
 
 def _first_phrases(vocab: dict, n: int | None) -> dict:
-    """vocab with only the first n phrases of each value (all of them for None)."""
-    if n is None:
-        return vocab
+    """vocab with only the first n training phrases of each value; None: the first DEFAULT_PHRASINGS (the
+    committed record's wording, from before the table grew)."""
+    n = DEFAULT_PHRASINGS if n is None else n
     return {dom: {attr: {value: phrases[:n] for value, phrases in values.items()} for attr, values in attrs.items()}
             for dom, attrs in vocab.items()}
 
