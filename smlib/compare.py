@@ -29,6 +29,7 @@ from .config import REFERENCE_ROWS
 from .invariance import cka_debiased_interval
 from .provenance import NOT_RECORDED, record_provenance
 from .record import RunFolderError, dataset_in, iter_complete_runs
+from .tables import collect_results
 
 K = 64  # the identity width of the original design (docs/design.md#defaults): the '@K' metrics compared
 HEADLINE = {  # metric -> how a's interval for it is had
@@ -49,8 +50,6 @@ EQUAL = 1e-6  # values this close are "equal" (fp32 embeddings from two CPUs dif
 
 def _results(profile_dir: Path):
     """tables.collect_results: the completed runs only, each checked against its run.json, and the reference rows."""
-    from .tables import collect_results  # tables imports this module's wrapper lazily; no cycle at import time
-
     if not Path(profile_dir).is_dir():
         raise RunFolderError(f"{profile_dir}: no such record folder")
     return collect_results(profile_dir)
