@@ -6,8 +6,9 @@ Run:  .venv/bin/python benchmarks/reading.py [--record runs/quick] [--out benchm
 
 Nothing is trained. The values come from the record's results_long.csv and paired_differences.csv (written by
 `python -m smlib.study --table-only`), each run's train.json and metrics.json, the dataset params in
-references.json, and three sources beside the record: the stored learning-rate choice (benchmarks/disjoint_lr/),
-the stored heldout search (benchmarks/heldout_search/) and, through git, the previous record's results.md.
+references.json, and sources beside the record: the stored learning-rate choice (benchmarks/disjoint_lr/), the
+stored heldout search (benchmarks/heldout_search/), the wording diagnostics (benchmarks/phrase_prior/,
+benchmarks/shift_decomposition/) and, through git, the previous record's results.md.
 
 Each line is `label  value`. In the reading a number is written `<!--=label-->value<!--/-->` (the comments do not
 render), and tests/test_docs.py checks every such pair against this output and that the reading's prose holds no
@@ -183,6 +184,42 @@ def previous_facts(variant: str = "disjoint") -> dict[str, str]:
     return {}
 
 
+def wording_facts() -> dict[str, str]:
+    """What the stored wording diagnostics found (benchmarks/phrase_prior/, benchmarks/shift_decomposition/): the
+    share of each wording's phrases read right, the identification the readings allow, and each shift's top-1."""
+    out: dict[str, str] = {}
+    prior = ROOT / "benchmarks" / "phrase_prior"
+    for name in ("frozen", "finetuned_seed42"):
+        if not (prior / f"{name}_readings.csv").exists():
+            continue
+        readings = pd.read_csv(prior / f"{name}_readings.csv")
+        def base(space: str, name: str = name) -> str:  # prior.frozen, prior.finetuned_seed42.prefix
+            return f"prior.{name}" if space == name else f"prior.{name}.{space}"
+
+        for (space, wording, domain), g in readings.groupby(["space", "wording", "domain"], sort=False):
+            right = float((g["value_accuracy"] * g["phrases"]).sum() / g["phrases"].sum())
+            out[f"{base(space)}.{wording}.{domain}.read_right"] = fmt(right)
+        ceiling = pd.read_csv(prior / f"{name}_ceiling.csv")
+        for (space, wording), g in ceiling.groupby(["space", "wording"], sort=False):
+            tag = f"{base(space)}.{wording}"
+            out[f"{tag}.seeds"] = words(sorted(int(s) for s in g["seed"]))
+            out[f"{tag}.draws"] = str(int(g["draws"].iloc[0]))
+            for matcher in ("likelihood", "agreement", "likelihood_modelled"):
+                if matcher in g and g[matcher].notna().any():
+                    values = g[matcher].dropna()
+                    out[f"{tag}.{matcher}"] = fmt(values.mean())
+                    if len(values) > 1:
+                        out[f"{tag}.{matcher}.range"] = f"{fmt(values.min())}-{fmt(values.max())}"
+            if "trained" in g and g["trained"].notna().any():
+                out[f"{tag}.trained.range"] = f"{fmt(g['trained'].min())}-{fmt(g['trained'].max())}"
+    for path in sorted((ROOT / "benchmarks" / "shift_decomposition").glob("seed*.csv")):
+        table = pd.read_csv(path, index_col="condition")
+        for cond, row in table.iterrows():
+            for shift, value in row.items():
+                out[f"shift.{path.stem}.{cond}.{shift}"] = fmt(value)
+    return out
+
+
 def facts(record: Path) -> dict[str, str]:
     """label -> value (as the reading writes it) for everything the reading of `record` may cite."""
     from scipy.stats import t
@@ -256,6 +293,7 @@ def facts(record: Path) -> dict[str, str]:
     out.update(selection_facts(record))
     out.update(search_facts())
     out.update(previous_facts())
+    out.update(wording_facts())
     return out
 
 
