@@ -212,11 +212,18 @@ def wording_facts() -> dict[str, str]:
                         out[f"{tag}.{matcher}.range"] = f"{fmt(values.min())}-{fmt(values.max())}"
             if "trained" in g and g["trained"].notna().any():
                 out[f"{tag}.trained.range"] = f"{fmt(g['trained'].min())}-{fmt(g['trained'].max())}"
+    tables = {}
     for path in sorted((ROOT / "benchmarks" / "shift_decomposition").glob("seed*.csv")):
-        table = pd.read_csv(path, index_col="condition")
+        tables[int(path.stem.removeprefix("seed"))] = table = pd.read_csv(path, index_col="condition")
         for cond, row in table.iterrows():
             for shift, value in row.items():
                 out[f"shift.{path.stem}.{cond}.{shift}"] = fmt(value)
+    if len(tables) > 1:  # each shift's top-1 over seeds, with its t-interval
+        out["shift.seeds"] = words(sorted(tables))
+        first = next(iter(tables.values()))
+        for cond in first.index:
+            for shift in first.columns:
+                out[f"shift.{cond}.{shift}"] = interval([t.loc[cond, shift] for t in tables.values()])
     return out
 
 
