@@ -27,7 +27,6 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from smlib.config import load_params  # noqa: E402
 from smlib.data import load_or_build  # noqa: E402
 from smlib.data.shifts import SHIFTS, shifted_text  # noqa: E402
 from smlib.domains import DOMAINS  # noqa: E402
@@ -51,14 +50,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "shift_decomposition"))
     args = ap.parse_args()
-    params = load_params("v3_contrastive", "quick", {"data.variant": "heldout", "seed": args.seed})
     model, _, saved = load_checkpoint(args.checkpoint)
     if saved.data.variant != "heldout" or saved.seed != args.seed:
         raise SystemExit(f"{args.checkpoint} is a {saved.data.variant} run of seed {saved.seed}, not heldout seed "
                          f"{args.seed}")
     model.eval()
     dataset, _ = load_or_build(saved, ROOT / "data")
-    frozen = build_model(params).eval()
+    frozen = build_model(saved).eval()  # the untrained encoder, as 01_data's zero-shot row
     text, rows = io.StringIO(), []
     with contextlib.redirect_stdout(text):
         print(f"# {cpu_model()} ({cpu_flags()}); torch {torch.__version__}; python benchmarks/shift_decomposition.py "

@@ -38,6 +38,7 @@ import torch
 
 from .data.schema import BIG_FIVE
 from .data.texts import big_five_level
+from .metrics import both_ways, mean_both_ways
 
 Label = tuple[str, str]  # (attribute, value)
 
@@ -237,9 +238,9 @@ def draw_readings(truth: list[dict], confusion: np.ndarray, rng: np.random.Gener
     return out
 
 
-def both_ways(scores: np.ndarray) -> float:
-    """top1_with_ties of a (side a, side b) score matrix, mean of both directions."""
-    return (top1_with_ties(scores) + top1_with_ties(scores.T)) / 2
+def headline_top1(scores: np.ndarray) -> float:
+    """top1_with_ties of a (dating, hiring) score matrix read both ways, averaged as the headline metric is."""
+    return mean_both_ways(*(top1_with_ties(s) for s in both_ways(scores)))
 
 
 def simulate_top1(fields: Sequence[Field], truth: list[dict], conf_a: np.ndarray, conf_b: np.ndarray,
@@ -253,9 +254,9 @@ def simulate_top1(fields: Sequence[Field], truth: list[dict], conf_a: np.ndarray
         read_a = draw_readings(truth, conf_a, rng, shuffled)
         read_b = draw_readings(truth, conf_b, rng, shuffled)
         lr, agree = pair_scores(fields, conf_a, conf_b, read_a, read_b)
-        row = {"draw": d, "likelihood": both_ways(lr), "agreement": both_ways(agree)}
+        row = {"draw": d, "likelihood": headline_top1(lr), "agreement": headline_top1(agree)}
         if modelled is not None:
-            row["likelihood_modelled"] = both_ways(pair_scores(fields, *modelled, read_a, read_b)[0])
+            row["likelihood_modelled"] = headline_top1(pair_scores(fields, *modelled, read_a, read_b)[0])
         rows.append(row)
     return pd.DataFrame(rows)
 

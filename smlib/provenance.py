@@ -15,6 +15,7 @@ import pandas as pd
 
 from .atomic import RunFolderError
 from .project import PACKAGE_ROOT
+from .registrations import source_hashes
 
 PACKAGE = PACKAGE_ROOT / "smlib"
 NOT_RECORDED = "not recorded"  # runs made before provenance was written
@@ -76,8 +77,6 @@ def run_provenance(device, imports=()) -> dict:
     """train.json's (and references.json's) "provenance": smlib source hash, git commits, torch, python, device,
     threads, CPU and flags; with imports (the params' `imports`), each module's source hash under "imports"."""
     import torch
-
-    from .registrations import source_hashes
 
     device = torch.device(device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()

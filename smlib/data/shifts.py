@@ -9,25 +9,25 @@ none of them a training phrase) and its templates (HELDOUT_TEMPLATES). SHIFTS se
 - `templates`: training phrases in heldout templates;
 - `both`: heldout phrases in heldout templates, exactly the texts `heldout` gives its validation people.
 
-All four draw from the heldout validation stream, so for one person only the tables differ, never the draw.
+The tables and the stream are read off the registered `heldout` variant; all four draw from its validation
+stream, so for one person only the tables differ, never the draw.
 """
 from __future__ import annotations
 
 from .schema import PersonSchema
 from .texts import SHARED_TRAITS, WordingVariant, get_variant
-from .wording.disjoint import DISJOINT_TEMPLATES, DISJOINT_VOCAB
-from .wording.heldout import HELDOUT_TEMPLATES, HELDOUT_VOCAB
 
-STREAM = "heldout"  # the heldout variant's validation stream (smlib.data.texts)
+_HELDOUT = get_variant("heldout")  # its training and validation tables and its validation stream
+STREAM = _HELDOUT.held_out_stream
 SHIFTS = {
-    "none": WordingVariant("shift_none", SHARED_TRAITS, vocab=DISJOINT_VOCAB, templates=DISJOINT_TEMPLATES,
+    "none": WordingVariant("shift_none", SHARED_TRAITS, vocab=_HELDOUT.vocab, templates=_HELDOUT.templates,
                            stream=STREAM, default=False),
-    "phrases": WordingVariant("shift_phrases", SHARED_TRAITS, vocab=HELDOUT_VOCAB, templates=DISJOINT_TEMPLATES,
-                              stream=STREAM, default=False),
-    "templates": WordingVariant("shift_templates", SHARED_TRAITS, vocab=DISJOINT_VOCAB, templates=HELDOUT_TEMPLATES,
-                                stream=STREAM, default=False),
-    "both": WordingVariant("shift_both", SHARED_TRAITS, vocab=HELDOUT_VOCAB, templates=HELDOUT_TEMPLATES,
-                           stream=STREAM, default=False),
+    "phrases": WordingVariant("shift_phrases", SHARED_TRAITS, vocab=_HELDOUT.held_out_vocab,
+                              templates=_HELDOUT.templates, stream=STREAM, default=False),
+    "templates": WordingVariant("shift_templates", SHARED_TRAITS, vocab=_HELDOUT.vocab,
+                                templates=_HELDOUT.held_out_templates, stream=STREAM, default=False),
+    "both": WordingVariant("shift_both", SHARED_TRAITS, vocab=_HELDOUT.held_out_vocab,
+                           templates=_HELDOUT.held_out_templates, stream=STREAM, default=False),
 }
 
 
@@ -35,6 +35,4 @@ def shifted_text(person: PersonSchema, domain: str, seed: int, shift: str) -> st
     """A validation person's text of one domain under one shift (SHIFTS)."""
     if shift not in SHIFTS:
         raise ValueError(f"unknown shift {shift!r}; expected one of {tuple(SHIFTS)}")
-    if get_variant("heldout").held_out_stream != STREAM:
-        raise RuntimeError("the heldout variant's validation stream changed: update smlib.data.shifts.STREAM")
     return SHIFTS[shift].render(person, domain, seed)  # wording "train": the variant's own tables, first 3 phrases
